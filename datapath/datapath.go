@@ -1,0 +1,514 @@
+package datapath
+
+import (
+	"errors"
+	"fmt"
+	"sort"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"xvs/flow"
+)
+
+// BondSelector is what the datapath needs from a bond (package bond
+// implements it through an adapter). Bucket and Admit run in the slow path;
+// Member and Account run in the fast path and must be lock-free and
+// allocation-free.
+type BondSelector interface {
+	// Bucket is the SLB bucket of a source MAC on the VLAN as sent on the
+	// bond (0..255); active-backup bonds may return anything.
+	Bucket(mac [6]byte, vlan uint16) uint8
+	// Member returns the OpenFlow port of the member that carries bucket.
+	Member(bucket uint8) (ofport uint32, ok bool)
+	// Account adds transmitted bytes to a bucket's load.
+	Account(bucket uint8, bytes uint64)
+	// Admit decides whether a frame received on member inOfport is
+	// accepted; reason is a trace string when it is not.
+	Admit(inOfport uint32, dstMulticast, srcLearnedElsewhere, garp bool, now time.Time) (ok bool, reason string)
+}
+
+// Config holds datapath-wide settings.
+type Config struct {
+	// FlowLimit bounds the megaflow cache (OVS other_config:flow-limit).
+	FlowLimit int
+	// MaxIdle expires idle megaflows (OVS other_config:max-idle, 10 s).
+	MaxIdle time.Duration
+}
+
+// Datapath is a set of bridges sharing one datapath port space and one
+// megaflow cache, so a flow crossing patch ports is one cache entry.
+//
+// Concurrency: mu is the slow-path lock. It protects bridges, ports, rule
+// tables, MAC tables and all writes to the megaflow cache. Pollers read the
+// current port snapshot (snap) and the megaflow cache without locks, and
+// take mu only for upcalls.
+type Datapath struct {
+	mu      sync.Mutex
+	cfg     Config
+	bridges map[string]*Bridge
+	ports   map[uint32]*Interface // by datapath port (non-patch interfaces)
+	nextDP  uint32
+	bonds   []*Bundle // by bond index (nil holes)
+	mfc     *flow.MegaflowCache
+	snap    atomic.Pointer[snapshot]
+	now     func() time.Time
+
+	Counters Counters
+}
+
+// Counters are datapath-wide drop and cache counters (coverage/show).
+type Counters struct {
+	Parse       [flow.NumDropReasons]atomic.Uint64
+	EMCHits     atomic.Uint64
+	MegaHits    atomic.Uint64
+	Upcalls     atomic.Uint64
+	UpcallNoIns atomic.Uint64 // upcalls whose megaflow could not be installed (limit)
+	NoPort      atomic.Uint64 // frames for a removed port
+	Clones      atomic.Uint64
+}
+
+// snapshot is the immutable view of ports the fast path uses.
+type snapshot struct {
+	ports []*dpPort    // indexed by datapath port number
+	bonds []*bondPorts // indexed by bond index
+}
+
+type dpPort struct {
+	no    uint32
+	name  string
+	dev   Device
+	stats portStats
+}
+
+type portStats struct {
+	rxPackets, rxBytes, txPackets, txBytes, txDropped atomic.Uint64
+}
+
+type bondPorts struct {
+	sel     BondSelector
+	ofports []uint32
+	dpPorts []uint32
+}
+
+func (b *bondPorts) member(bucket uint8) (uint32, bool) {
+	of, ok := b.sel.Member(bucket)
+	if !ok {
+		return 0, false
+	}
+	for i, o := range b.ofports {
+		if o == of {
+			return b.dpPorts[i], true
+		}
+	}
+	return 0, false
+}
+
+// New returns an empty datapath.
+func New(cfg Config) *Datapath {
+	if cfg.MaxIdle <= 0 {
+		cfg.MaxIdle = 10 * time.Second
+	}
+	dp := &Datapath{
+		cfg: cfg, bridges: map[string]*Bridge{}, ports: map[uint32]*Interface{},
+		nextDP: 1, mfc: flow.NewMegaflowCache(cfg.FlowLimit), now: time.Now,
+	}
+	dp.snap.Store(&snapshot{})
+	return dp
+}
+
+// Errors returned by configuration calls.
+var (
+	ErrExist    = errors.New("already exists")
+	ErrNotFound = errors.New("not found")
+)
+
+// AddBridge creates a bridge with OVS's default rule (priority=0,NORMAL).
+func (dp *Datapath) AddBridge(name string) (*Bridge, error) {
+	dp.mu.Lock()
+	defer dp.mu.Unlock()
+	if _, ok := dp.bridges[name]; ok {
+		return nil, fmt.Errorf("bridge %s: %w", name, ErrExist)
+	}
+	br := &Bridge{
+		name: name, dp: dp, bundles: map[string]*Bundle{}, ifaces: map[uint32]*Interface{},
+		byName: map[string]*Interface{}, table: flow.NewTable(), floodVLANs: map[uint16]bool{},
+		flows: map[*flow.Megaflow]struct{}{},
+	}
+	br.macs = newMACTable(dp.killFlows)
+	dp.bridges[name] = br
+	return br, nil
+}
+
+// Bridge returns a bridge by name.
+func (dp *Datapath) Bridge(name string) *Bridge {
+	dp.mu.Lock()
+	defer dp.mu.Unlock()
+	return dp.bridges[name]
+}
+
+// Bridges lists bridge names, sorted.
+func (dp *Datapath) Bridges() []string {
+	dp.mu.Lock()
+	defer dp.mu.Unlock()
+	names := make([]string, 0, len(dp.bridges))
+	for n := range dp.bridges {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	return names
+}
+
+// DelBridge removes a bridge and its ports. Devices are not closed: they
+// belong to the caller.
+func (dp *Datapath) DelBridge(name string) error {
+	dp.mu.Lock()
+	defer dp.mu.Unlock()
+	br := dp.bridges[name]
+	if br == nil {
+		return fmt.Errorf("bridge %s: %w", name, ErrNotFound)
+	}
+	for _, b := range br.bundles {
+		dp.delBundle(b)
+	}
+	dp.invalidateBridge(br)
+	delete(dp.bridges, name)
+	dp.publish()
+	return nil
+}
+
+// SetPort adds a port to a bridge or reconfigures it in place. Interfaces
+// that keep their name keep their ofport and datapath port, so traffic on
+// them (and on every other port) continues.
+func (dp *Datapath) SetPort(bridge string, pc PortConfig) error {
+	dp.mu.Lock()
+	defer dp.mu.Unlock()
+	br := dp.bridges[bridge]
+	if br == nil {
+		return fmt.Errorf("bridge %s: %w", bridge, ErrNotFound)
+	}
+	if len(pc.Interfaces) == 0 {
+		return fmt.Errorf("port %s: no interfaces", pc.Name)
+	}
+	if len(pc.Interfaces) > 1 && pc.Bond == nil {
+		return fmt.Errorf("port %s: %d interfaces but no bond", pc.Name, len(pc.Interfaces))
+	}
+	for _, ic := range pc.Interfaces {
+		if other := dp.findIface(ic.Name); other != nil && (other.bundle.bridge != br || other.bundle.name != pc.Name) {
+			return fmt.Errorf("interface %s already on port %s of bridge %s", ic.Name, other.bundle.name, other.bundle.bridge.name)
+		}
+		if ic.Device == nil && ic.Peer == "" {
+			return fmt.Errorf("interface %s: no device and no patch peer", ic.Name)
+		}
+	}
+	mode := VLANTrunk
+	if pc.ModeSet {
+		mode = pc.Mode
+	} else if pc.Tag >= 0 {
+		mode = VLANAccess
+	}
+	if pc.Tag > 4095 {
+		return fmt.Errorf("port %s: tag %d out of range 0..4095", pc.Name, pc.Tag)
+	}
+	var trunks *[64]uint64
+	if len(pc.Trunks) > 0 && mode != VLANAccess {
+		trunks = new([64]uint64)
+		for _, v := range pc.Trunks {
+			if v > 4095 {
+				return fmt.Errorf("port %s: trunk %d out of range 0..4095", pc.Name, v)
+			}
+			trunks[v/64] |= 1 << (v % 64)
+		}
+	}
+	tag := uint16(0)
+	if pc.Tag >= 0 {
+		tag = uint16(pc.Tag)
+	}
+
+	b := br.bundles[pc.Name]
+	if b == nil {
+		b = &Bundle{name: pc.Name, bridge: br}
+		br.bundles[pc.Name] = b
+	} else if b.mode != mode || b.tag != tag || !sameTrunks(b.trunks, trunks) {
+		br.macs.flushPort(b) // OVS flushes a port's MACs when its VLANs change
+	}
+	b.mode, b.tag, b.trunks = mode, tag, trunks
+
+	// Interfaces: keep, add, remove.
+	want := map[string]InterfaceConfig{}
+	for _, ic := range pc.Interfaces {
+		want[ic.Name] = ic
+	}
+	kept := b.ifaces[:0:0]
+	for _, i := range b.ifaces {
+		ic, ok := want[i.name]
+		if ok && ic.Device == i.dev && ic.Peer == i.peer && (ic.OfPortRequest == 0 || ic.OfPortRequest == i.ofport) {
+			kept = append(kept, i)
+			delete(want, i.name)
+			continue
+		}
+		dp.delIface(i)
+	}
+	b.ifaces = kept
+	for _, ic := range pc.Interfaces {
+		if _, ok := want[ic.Name]; !ok {
+			continue
+		}
+		req := ic.OfPortRequest
+		if req == 0 && ic.Name == br.name {
+			req = flow.PortLocal // the bridge's own internal port is LOCAL, as in OVS
+		}
+		of, err := br.nextOfPort(req)
+		if err != nil {
+			return err
+		}
+		i := &Interface{name: ic.Name, ofport: of, bundle: b, dev: ic.Device, peer: ic.Peer}
+		if ic.Device != nil {
+			i.dpPort = dp.nextDP
+			dp.nextDP++
+			dp.ports[i.dpPort] = i
+		}
+		br.ifaces[of] = i
+		br.byName[i.name] = i
+		b.ifaces = append(b.ifaces, i)
+	}
+	sort.Slice(b.ifaces, func(x, y int) bool { return b.ifaces[x].ofport < b.ifaces[y].ofport })
+
+	// Bond.
+	if len(b.ifaces) > 1 {
+		if b.bond == nil {
+			b.bondIx = dp.allocBond(b)
+		}
+		b.bond = pc.Bond
+	} else if b.bond != nil {
+		dp.bonds[b.bondIx] = nil
+		b.bond = nil
+	}
+	dp.resolvePatches()
+	dp.invalidateBridge(br)
+	dp.publish()
+	return nil
+}
+
+func sameTrunks(a, b *[64]uint64) bool {
+	if a == nil || b == nil {
+		return a == b
+	}
+	return *a == *b
+}
+
+func (dp *Datapath) allocBond(b *Bundle) uint32 {
+	for i, x := range dp.bonds {
+		if x == nil {
+			dp.bonds[i] = b
+			return uint32(i)
+		}
+	}
+	dp.bonds = append(dp.bonds, b)
+	return uint32(len(dp.bonds) - 1)
+}
+
+func (dp *Datapath) findIface(name string) *Interface {
+	for _, br := range dp.bridges {
+		if i := br.byName[name]; i != nil {
+			return i
+		}
+	}
+	return nil
+}
+
+// DelPort removes a port. Its MAC entries are flushed in every bridge, as
+// OVS does (a VM that moved behind a patch port must be relearned).
+func (dp *Datapath) DelPort(bridge, port string) error {
+	dp.mu.Lock()
+	defer dp.mu.Unlock()
+	br := dp.bridges[bridge]
+	if br == nil {
+		return fmt.Errorf("bridge %s: %w", bridge, ErrNotFound)
+	}
+	b := br.bundles[port]
+	if b == nil {
+		return fmt.Errorf("port %s on bridge %s: %w", port, bridge, ErrNotFound)
+	}
+	dp.delBundle(b)
+	dp.resolvePatches()
+	dp.invalidateBridge(br)
+	dp.publish()
+	return nil
+}
+
+func (dp *Datapath) delBundle(b *Bundle) {
+	for _, i := range b.ifaces {
+		dp.delIface(i)
+	}
+	b.ifaces = nil
+	if b.bond != nil {
+		dp.bonds[b.bondIx] = nil
+	}
+	for _, br := range dp.bridges {
+		br.macs.flushPort(b)
+	}
+	delete(b.bridge.bundles, b.name)
+}
+
+func (dp *Datapath) delIface(i *Interface) {
+	br := i.bundle.bridge
+	delete(br.ifaces, i.ofport)
+	delete(br.byName, i.name)
+	if i.dpPort != 0 {
+		delete(dp.ports, i.dpPort)
+	}
+	if i.peerIf != nil {
+		i.peerIf.peerIf = nil
+	}
+}
+
+// resolvePatches links patch interfaces whose peers name each other.
+func (dp *Datapath) resolvePatches() {
+	for _, br := range dp.bridges {
+		for _, i := range br.ifaces {
+			if i.peer == "" {
+				continue
+			}
+			p := dp.findIface(i.peer)
+			if p != nil && p.peer == i.name {
+				i.peerIf = p
+			} else {
+				i.peerIf = nil
+			}
+		}
+	}
+}
+
+// publish builds a new fast-path snapshot (caller holds mu).
+func (dp *Datapath) publish() {
+	old := dp.snap.Load()
+	s := &snapshot{ports: make([]*dpPort, dp.nextDP)}
+	for no, i := range dp.ports {
+		var p *dpPort
+		if int(no) < len(old.ports) && old.ports[no] != nil && old.ports[no].dev == i.dev {
+			p = old.ports[no] // keep counters
+		} else {
+			p = &dpPort{no: no, name: i.name, dev: i.dev}
+		}
+		s.ports[no] = p
+	}
+	s.bonds = make([]*bondPorts, len(dp.bonds))
+	for ix, b := range dp.bonds {
+		if b == nil {
+			continue
+		}
+		bp := &bondPorts{sel: b.bond}
+		for _, i := range b.ifaces {
+			bp.ofports = append(bp.ofports, i.ofport)
+			bp.dpPorts = append(bp.dpPorts, i.dpPort)
+		}
+		s.bonds[ix] = bp
+	}
+	dp.snap.Store(s)
+}
+
+// killFlows removes megaflows whose dependencies changed (caller holds mu).
+func (dp *Datapath) killFlows(mfs map[*flow.Megaflow]struct{}) {
+	for mf := range mfs {
+		dp.removeFlow(mf)
+	}
+}
+
+func (dp *Datapath) removeFlow(mf *flow.Megaflow) {
+	if mf.Dead() {
+		return
+	}
+	dp.mfc.Remove(mf)
+	if d, ok := mf.Aux.(*deps); ok {
+		pk, by, used := mf.Stats()
+		if pk > d.pushedPkts {
+			for _, r := range d.rules {
+				r.Credit(pk-d.pushedPkts, by-d.pushedBytes, used.UnixNano())
+			}
+			d.pushedPkts, d.pushedBytes = pk, by
+		}
+		for _, br := range d.bridges {
+			delete(br.flows, mf)
+		}
+		for _, w := range d.macs {
+			w.br.macs.unwatch(w.k, mf)
+		}
+	}
+}
+
+// invalidateBridge revalidates every megaflow that crossed br: each is
+// translated again (without side effects) and removed when its actions or
+// mask changed. Caller holds mu.
+func (dp *Datapath) invalidateBridge(br *Bridge) {
+	for mf := range br.flows {
+		d, _ := mf.Aux.(*deps)
+		if d == nil {
+			dp.removeFlow(mf)
+			continue
+		}
+		x := dp.translate(&d.key, false)
+		if x.drop || x.mask != mf.Mask || !flow.EqualDPActions(x.actions, mf.Actions) || !sameMACDeps(x.deps.macs, d.macs) {
+			dp.removeFlow(mf)
+		}
+	}
+}
+
+// FlushCache removes every megaflow.
+func (dp *Datapath) FlushCache() {
+	dp.mu.Lock()
+	defer dp.mu.Unlock()
+	dp.mfc.Each(dp.removeFlow)
+}
+
+// Revalidate is the periodic housekeeping the daemon runs about twice a
+// second: it refreshes MAC entries kept alive by megaflow hits, ages the MAC
+// tables and megaflows, expires rules, and re-ranks cache subtables.
+func (dp *Datapath) Revalidate() {
+	dp.mu.Lock()
+	defer dp.mu.Unlock()
+	now := dp.now().UnixNano()
+	dp.mfc.Each(func(mf *flow.Megaflow) {
+		d, _ := mf.Aux.(*deps)
+		_, _, used := mf.Stats()
+		if d == nil || used.IsZero() {
+			return
+		}
+		u := used.UnixNano()
+		pk, by, _ := mf.Stats()
+		if dp, db := pk-d.pushedPkts, by-d.pushedBytes; dp > 0 {
+			for _, r := range d.rules {
+				r.Credit(dp, db, u)
+			}
+			d.pushedPkts, d.pushedBytes = pk, by
+		}
+		for _, l := range d.learns {
+			l.br.macs.touch(l.k.mac, l.k.vlan, l.port, u)
+		}
+	})
+	for _, br := range dp.bridges {
+		br.macs.expire(now)
+		if removed := br.table.Expire(now); len(removed) > 0 {
+			dp.invalidateBridge(br)
+		}
+	}
+	for _, mf := range dp.idleFlows(now) {
+		dp.removeFlow(mf)
+	}
+	dp.mfc.Rank()
+}
+
+func (dp *Datapath) idleFlows(now int64) []*flow.Megaflow {
+	var out []*flow.Megaflow
+	dp.mfc.Each(func(mf *flow.Megaflow) {
+		_, _, used := mf.Stats()
+		last := mf.Created().UnixNano()
+		if !used.IsZero() {
+			last = used.UnixNano()
+		}
+		if now-last > int64(dp.cfg.MaxIdle) {
+			out = append(out, mf)
+		}
+	})
+	return out
+}

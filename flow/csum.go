@@ -1,0 +1,87 @@
+package flow
+
+import (
+	"encoding/binary"
+	"hash/crc32"
+)
+
+// Internet checksum (RFC 1071) helpers. Edits patch checksums
+// incrementally (RFC 1624, equation 3: HC' = ~(~HC + ~m + m')), which is
+// exact: for a header whose checksum was correct before the edit, the
+// patched value equals a full recomputation (the sum of a non-zero header
+// never folds to +0, so the ±0 ambiguity of one's complement cannot
+// arise). A checksum that was wrong before stays exactly as wrong, like
+// Open vSwitch.
+
+// csumFold folds a 32-bit one's complement accumulator into 16 bits.
+func csumFold(s uint32) uint16 {
+	s = s&0xffff + s>>16
+	s = s&0xffff + s>>16
+	return uint16(s)
+}
+
+// csumSum adds b to the accumulator s as big-endian 16-bit words (an odd
+// last byte is padded with zero).
+func csumSum(s uint32, b []byte) uint32 {
+	for len(b) >= 2 {
+		s += uint32(binary.BigEndian.Uint16(b))
+		b = b[2:]
+		if s >= 1<<31 {
+			s = uint32(csumFold(s))
+		}
+	}
+	if len(b) == 1 {
+		s += uint32(b[0]) << 8
+	}
+	return s
+}
+
+// csumFull returns the Internet checksum of b, seeded with s (for a
+// pseudo-header). The checksum field inside b must be zero.
+func csumFull(s uint32, b []byte) uint16 { return ^csumFold(csumSum(s, b)) }
+
+// csumReplace16 returns checksum c patched for one 16-bit word changing
+// from old to new.
+func csumReplace16(c, old, new uint16) uint16 {
+	return ^csumFold(uint32(^c) + uint32(^old) + uint32(new))
+}
+
+// csumReplace returns checksum c patched for the even-length, 16-bit
+// aligned bytes old becoming new (len(new) >= len(old)).
+func csumReplace(c uint16, old, new []byte) uint16 {
+	s := uint32(^c)
+	for i := 0; i+1 < len(old); i += 2 {
+		s += uint32(^binary.BigEndian.Uint16(old[i:])) + uint32(binary.BigEndian.Uint16(new[i:]))
+	}
+	return ^csumFold(s)
+}
+
+// l4CsumReplace patches the transport checksum field for old becoming
+// new. For UDP (udp true) a zero field means "no checksum" and stays zero,
+// and a computed zero is sent as 0xffff (RFC 768).
+func l4CsumReplace(field []byte, udp bool, old, new []byte) {
+	c := binary.BigEndian.Uint16(field)
+	if udp && c == 0 {
+		return
+	}
+	c = csumReplace(c, old, new)
+	if udp && c == 0 {
+		c = 0xffff
+	}
+	binary.BigEndian.PutUint16(field, c)
+}
+
+// castagnoli is the CRC32c table SCTP uses; crc32 picks the hardware
+// implementation for it where available.
+var castagnoli = crc32.MakeTable(crc32.Castagnoli)
+
+// sctpCRC returns the SCTP checksum of the packet b computed with its
+// checksum field (bytes 8..11) taken as zero. b is restored before return.
+func sctpCRC(b []byte) uint32 {
+	var saved [4]byte
+	copy(saved[:], b[8:12])
+	clear(b[8:12])
+	c := crc32.Checksum(b, castagnoli)
+	copy(b[8:12], saved[:])
+	return c
+}

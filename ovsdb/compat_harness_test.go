@@ -1,0 +1,233 @@
+package ovsdb_test
+
+import (
+	"bytes"
+	"errors"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+)
+
+// A target is one OVSDB server implementation the compatibility suite
+// runs against. start brings up a fresh, empty Open_vSwitch database and
+// returns the path of a unix socket that serves it; the server is torn
+// down by t.Cleanup.
+type target struct {
+	name  string
+	start func(tb testing.TB) string
+}
+
+// targets lists the servers every compatibility test runs against: ours
+// and the reference, so each expectation is proven on ovsdb-server 3.1.
+var targets = []target{
+	{"xvs", startXVS},
+	{"ovsdb-server", startReference},
+}
+
+// forEachServer runs f as one subtest per target, each on its own fresh
+// database.
+func forEachServer(t *testing.T, f func(t *testing.T, sock string)) {
+	t.Helper()
+	for _, tg := range targets {
+		t.Run(tg.name, func(t *testing.T) {
+			f(t, tg.start(t))
+		})
+	}
+}
+
+// requireTool returns the path of a binary (or file) the suite needs.
+// Without CI set a missing tool skips the test; under CI it fails,
+// because a skip there would hide that nothing was checked.
+func requireTool(tb testing.TB, name string) string {
+	tb.Helper()
+	var path string
+	var err error
+	if filepath.IsAbs(name) {
+		path = name
+		_, err = os.Stat(name)
+	} else {
+		path, err = exec.LookPath(name)
+	}
+	if err == nil {
+		return path
+	}
+	if os.Getenv("CI") != "" {
+		tb.Fatalf("%s is required under CI: %v", name, err)
+	}
+	tb.Skipf("%s not available (install openvswitch-switch): %v", name, err)
+	return ""
+}
+
+// shortTempDir is a t.TempDir substitute whose path stays short enough
+// for a unix socket (sun_path is 108 bytes; subtest names make
+// t.TempDir paths long).
+func shortTempDir(tb testing.TB) string {
+	tb.Helper()
+	dir, err := os.MkdirTemp("", "xvsdb-")
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(func() { os.RemoveAll(dir) })
+	return dir
+}
+
+// startReference runs the real ovsdb-server on a database created by
+// ovsdb-tool from our schema file.
+func startReference(tb testing.TB) string {
+	tb.Helper()
+	tool := requireTool(tb, "ovsdb-tool")
+	server := requireTool(tb, "ovsdb-server")
+	dir := shortTempDir(tb)
+	db := filepath.Join(dir, "conf.db")
+	if out, err := exec.Command(tool, "create", db, ourSchemaPath).CombinedOutput(); err != nil {
+		tb.Fatalf("ovsdb-tool create: %v\n%s", err, out)
+	}
+	sock := filepath.Join(dir, "db.sock")
+	cmd := exec.Command(server, db,
+		"--remote=punix:"+sock,
+		"--unixctl="+filepath.Join(dir, "ctl"),
+		"--no-chdir",
+		"--log-file="+filepath.Join(dir, "ovsdb-server.log"),
+		"-vconsole:off", "-vsyslog:off")
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	if err := cmd.Start(); err != nil {
+		tb.Fatalf("start ovsdb-server: %v", err)
+	}
+	tb.Cleanup(func() {
+		cmd.Process.Kill()
+		cmd.Wait()
+	})
+	if err := waitForSocket(sock, 10*time.Second); err != nil {
+		log, _ := os.ReadFile(filepath.Join(dir, "ovsdb-server.log"))
+		tb.Fatalf("ovsdb-server did not come up: %v\n%s%s", err, stderr.String(), log)
+	}
+	return sock
+}
+
+func waitForSocket(path string, timeout time.Duration) error {
+	deadline := time.Now().Add(timeout)
+	for {
+		c, err := net.Dial("unix", path)
+		if err == nil {
+			c.Close()
+			return nil
+		}
+		if time.Now().After(deadline) {
+			return err
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// runResult is what a client process left behind.
+type runResult struct {
+	stdout, stderr string
+	code           int // exit status; -1 if killed by a signal
+}
+
+// run executes a client binary with a deadline and never fails the test
+// itself: exit codes and stderr are part of what is compared.
+func run(tb testing.TB, timeout time.Duration, name string, args ...string) runResult {
+	tb.Helper()
+	cmd := exec.Command(name, args...)
+	cmd.Env = append(os.Environ(), "OVS_RUNDIR="+os.TempDir(), "OVS_LOGDIR="+os.TempDir())
+	var out, errb bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &errb
+	if err := cmd.Start(); err != nil {
+		tb.Fatalf("%s: %v", name, err)
+	}
+	timer := time.AfterFunc(timeout, func() { cmd.Process.Kill() })
+	err := cmd.Wait()
+	timer.Stop()
+	r := runResult{stdout: out.String(), stderr: errb.String()}
+	var ee *exec.ExitError
+	switch {
+	case err == nil:
+	case errors.As(err, &ee):
+		r.code = ee.ExitCode()
+	default:
+		tb.Fatalf("%s: %v", name, err)
+	}
+	return r
+}
+
+// vsctl runs the real ovs-vsctl against sock with --no-wait: nothing
+// plays ovs-vswitchd in these tests unless a test starts fakeDaemon.
+func vsctl(tb testing.TB, sock string, args ...string) runResult {
+	tb.Helper()
+	bin := requireTool(tb, "ovs-vsctl")
+	full := append([]string{"--db=unix:" + sock, "--no-wait", "--timeout=10", "-vsyslog:off"}, args...)
+	return run(tb, 15*time.Second, bin, full...)
+}
+
+// mustVsctl is vsctl for steps that must succeed on every server.
+func mustVsctl(tb testing.TB, sock string, args ...string) string {
+	tb.Helper()
+	r := vsctl(tb, sock, args...)
+	if r.code != 0 {
+		tb.Fatalf("ovs-vsctl %s: exit %d\n%s", strings.Join(args, " "), r.code, r.stderr)
+	}
+	return r.stdout
+}
+
+var uuidRE = regexp.MustCompile(`[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}`)
+
+// normUUIDs replaces each distinct UUID by <uuidN>, numbered in order of
+// first appearance, so two servers' outputs compare equal when they
+// refer to the same rows in the same places.
+func normUUIDs(s string) string {
+	seen := map[string]string{}
+	return uuidRE.ReplaceAllStringFunc(s, func(u string) string {
+		if r, ok := seen[u]; ok {
+			return r
+		}
+		r := "<uuid" + string(rune('0'+len(seen)%10)) + strings.Repeat("'", len(seen)/10) + ">"
+		seen[u] = r
+		return r
+	})
+}
+
+// crossCheck records a per-server transcript and, once both servers have
+// produced one, reports where they differ.
+type crossCheck map[string]string
+
+func (c crossCheck) compare(t *testing.T) {
+	t.Helper()
+	x, okx := c["xvs"]
+	r, okr := c["ovsdb-server"]
+	if !okx || !okr {
+		return
+	}
+	if x != r {
+		t.Errorf("xvs and ovsdb-server differ:\n%s", lineDiff(r, x))
+	}
+}
+
+// lineDiff lists lines that differ between want (reference) and got.
+func lineDiff(want, got string) string {
+	wl := strings.Split(want, "\n")
+	gl := strings.Split(got, "\n")
+	var b strings.Builder
+	n := max(len(wl), len(gl))
+	shown := 0
+	for i := 0; i < n && shown < 40; i++ {
+		var w, g string
+		if i < len(wl) {
+			w = wl[i]
+		}
+		if i < len(gl) {
+			g = gl[i]
+		}
+		if w != g {
+			b.WriteString("  ovsdb-server: " + w + "\n  xvs:          " + g + "\n")
+			shown++
+		}
+	}
+	return b.String()
+}

@@ -1,0 +1,57 @@
+package ovsdb_test
+
+import (
+	"strings"
+	"testing"
+	"time"
+)
+
+// vsctlWait runs ovs-vsctl without --no-wait, so it blocks until cur_cfg
+// catches up with the next_cfg it set.
+func vsctlWait(tb testing.TB, sock string, timeout string, args ...string) runResult {
+	tb.Helper()
+	bin := requireTool(tb, "ovs-vsctl")
+	full := append([]string{"--db=unix:" + sock, "--timeout=" + timeout, "-vsyslog:off"}, args...)
+	return run(tb, 20*time.Second, bin, full...)
+}
+
+func TestCompatVsctlWaitsForDaemon(t *testing.T) {
+	forEachServer(t, func(t *testing.T, sock string) {
+		mustVsctl(t, sock, "init")
+
+		// Nobody applies the change: ovs-vsctl must block until its
+		// timeout. This shows the wait below is real.
+		start := time.Now()
+		r := vsctlWait(t, sock, "1", "add-br", "br-stuck")
+		if r.code == 0 {
+			t.Fatalf("ovs-vsctl without a daemon returned 0 after %v", time.Since(start))
+		}
+		if !strings.Contains(r.stderr, "signal 14") {
+			t.Errorf("stderr %q, want death by SIGALRM (--timeout)", r.stderr)
+		}
+		// The transaction itself was committed before the wait.
+		if got := mustVsctl(t, sock, "get", "Open_vSwitch", ".", "next_cfg", "cur_cfg"); got != "1\n0\n" {
+			t.Errorf("next_cfg, cur_cfg = %q, want 1 and 0", got)
+		}
+
+		fakeDaemon(t, sock)
+		for i, args := range [][]string{
+			{"add-br", "br0"},
+			{"add-port", "br0", "p1", "--", "set", "Port", "p1", "tag=10"},
+			{"set", "Bridge", "br0", "external_ids:k=v"},
+			{"del-br", "br-stuck"},
+		} {
+			r := vsctlWait(t, sock, "5", args...)
+			if r.code != 0 {
+				t.Fatalf("ovs-vsctl %s with a daemon: exit %d: %s", strings.Join(args, " "), r.code, r.stderr)
+			}
+			want := strings.Repeat(string(rune('2'+i)), 1)
+			if got := mustVsctl(t, sock, "get", "Open_vSwitch", ".", "next_cfg", "cur_cfg"); got != want+"\n"+want+"\n" {
+				t.Errorf("after %v: next_cfg, cur_cfg = %q, want %s twice", args, got, want)
+			}
+		}
+		if got := mustVsctl(t, sock, "list-br"); got != "br0\n" {
+			t.Errorf("list-br = %q", got)
+		}
+	})
+}

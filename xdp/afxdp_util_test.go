@@ -1,0 +1,5 @@
+package xdp
+
+import "net"
+
+func interfaceByName(name string) (*net.Interface, error) { return net.InterfaceByName(name) }
