@@ -27,6 +27,13 @@ type table struct {
 	bucket    [Buckets]uint32 // SLB: ofport per bucket, 0 if none
 }
 
+// counter is a per-bucket byte counter on its own cache line, so pollers
+// accounting different buckets do not contend.
+type counter struct {
+	atomic.Uint64
+	_ [56]byte
+}
+
 // member is the slow-path state of one member.
 type member struct {
 	Member
@@ -56,7 +63,7 @@ func (s lacpStatus) String() string {
 // other methods are the slow path and serialise on an internal mutex.
 type Bond struct {
 	snap atomic.Pointer[table]
-	tx   [Buckets]atomic.Uint64 // bytes sent per bucket since the last rebalance
+	tx   [Buckets]counter // bytes sent per bucket since the last rebalance
 
 	mu       sync.Mutex // guards everything below
 	cfg      Config     // normalized

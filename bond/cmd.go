@@ -236,3 +236,105 @@ func (b *Bond) Show(now time.Time) string {
 	p("\n")
 	return sb.String()
 }
+
+// Errors of HashCommand, worded as OVS's replies.
+var (
+	ErrInvalidMAC   = errors.New("invalid mac")
+	ErrInvalidVLAN  = errors.New("invalid vlan")
+	ErrInvalidBasis = errors.New("invalid basis")
+)
+
+// HashCommand implements `ovs-appctl bond/hash MAC [VLAN] [BASIS]` and
+// returns the bucket as a decimal string. It accepts what OVS's scanf-based
+// parser accepts: one or two hex digits per MAC octet, decimal numbers
+// with trailing garbage ignored, negative or oversized values wrapped.
+func HashCommand(args ...string) (string, error) {
+	if len(args) < 1 || len(args) > 3 {
+		return "", fmt.Errorf("bond/hash: want MAC [VLAN] [BASIS], got %d arguments", len(args))
+	}
+	var vlan, basis uint64
+	var ok bool
+	if len(args) > 1 {
+		if vlan, ok = scanUint(args[1]); !ok {
+			return "", ErrInvalidVLAN
+		}
+	}
+	if len(args) > 2 {
+		if basis, ok = scanUint(args[2]); !ok {
+			return "", ErrInvalidBasis
+		}
+	}
+	mac, ok := scanMAC(args[0])
+	if !ok {
+		return "", ErrInvalidMAC
+	}
+	return fmt.Sprint(Bucket(mac, uint16(vlan), uint32(basis))), nil
+}
+
+// scanUint mimics scanf("%u"): optional sign, at least one digit, stops
+// at the first non-digit; saturates at 2^64-1 and negates on '-'.
+func scanUint(s string) (uint64, bool) {
+	neg := false
+	if s != "" && (s[0] == '-' || s[0] == '+') {
+		neg = s[0] == '-'
+		s = s[1:]
+	}
+	var v uint64
+	n := 0
+	for ; n < len(s) && s[n] >= '0' && s[n] <= '9'; n++ {
+		d := uint64(s[n] - '0')
+		if v > (^uint64(0)-d)/10 {
+			v = ^uint64(0)
+		} else {
+			v = v*10 + d
+		}
+	}
+	if n == 0 {
+		return 0, false
+	}
+	if neg {
+		v = -v
+	}
+	return v, true
+}
+
+// scanMAC mimics OVS's ETH_ADDR_SCAN_FMT: six groups of one or two hex
+// digits separated by ':'; anything after the sixth group is ignored.
+func scanMAC(s string) ([6]byte, bool) {
+	var mac [6]byte
+	for i := range mac {
+		if i > 0 {
+			if s == "" || s[0] != ':' {
+				return mac, false
+			}
+			s = s[1:]
+		}
+		n := 0
+		var v byte
+		for ; n < 2 && n < len(s); n++ {
+			d, ok := hexDigit(s[n])
+			if !ok {
+				break
+			}
+			v = v<<4 | d
+		}
+		if n == 0 {
+			return mac, false
+		}
+		mac[i] = v
+		s = s[n:]
+	}
+	return mac, true
+}
+
+func hexDigit(c byte) (byte, bool) {
+	switch {
+	case c >= '0' && c <= '9':
+		return c - '0', true
+	case c >= 'a' && c <= 'f':
+		return c - 'a' + 10, true
+	case c >= 'A' && c <= 'F':
+		return c - 'A' + 10, true
+	}
+	return 0, false
+}

@@ -66,3 +66,30 @@ func TestHashGolden(t *testing.T) {
 		}
 	}
 }
+
+// Replies of the real OVS 3.1 bond/hash, including its parser's quirks.
+func TestHashCommand(t *testing.T) {
+	for _, tc := range []struct {
+		args []string
+		want string
+		err  error
+	}{
+		{[]string{"50:54:00:00:00:01"}, "144", nil},
+		{[]string{"50:54:00:00:00:01", "10"}, "60", nil},
+		{[]string{"50:54:00:00:00:01", "0", "7"}, "21", nil},
+		{[]string{"50:54:00:00:00:01", "70000"}, "4", nil},
+		{[]string{"50:54:00:00:00:01", "4464"}, "4", nil},
+		{[]string{"50:54:00:00:00:01", "x"}, "", ErrInvalidVLAN},
+		{[]string{"50:54:00:00:00:01", "0", "-1"}, "170", nil},
+		{[]string{"50:54:00:00:00:01", "0", "4294967296"}, "144", nil},
+		{[]string{"5054.0000.0001"}, "", ErrInvalidMAC},
+		{[]string{"50:54:00:00:00:1"}, "144", nil},
+		{[]string{"50:54:00:00:00:01", "10x"}, "60", nil},
+		{[]string{"50-54-00-00-00-01"}, "", ErrInvalidMAC},
+	} {
+		got, err := HashCommand(tc.args...)
+		if got != tc.want || err != tc.err {
+			t.Errorf("bond/hash %v = %q, %v; OVS says %q, %v", tc.args, got, err, tc.want, tc.err)
+		}
+	}
+}

@@ -32,6 +32,29 @@ func ParseVLANMode(s string) (VLANMode, error) {
 	return 0, fmt.Errorf("unsupported vlan_mode %q (want trunk, access, native-tagged or native-untagged)", s)
 }
 
+// PriorityTags is a Port's other_config:priority-tags: whether a frame
+// leaving untagged but carrying a priority keeps it in a VID-0 tag.
+type PriorityTags uint8
+
+const (
+	PriorityTagsNever     PriorityTags = iota // default
+	PriorityTagsIfNonzero                     // also "true" (legacy)
+	PriorityTagsAlways
+)
+
+// ParsePriorityTags parses other_config:priority-tags ("" = never).
+func ParsePriorityTags(s string) (PriorityTags, error) {
+	switch s {
+	case "", "never", "false":
+		return PriorityTagsNever, nil
+	case "if-nonzero", "true":
+		return PriorityTagsIfNonzero, nil
+	case "always":
+		return PriorityTagsAlways, nil
+	}
+	return 0, fmt.Errorf("unknown priority-tags %q (want never, if-nonzero or always)", s)
+}
+
 // InterfaceConfig describes one interface of a port.
 type InterfaceConfig struct {
 	Name string
@@ -54,6 +77,8 @@ type PortConfig struct {
 	ModeSet bool
 	Tag     int // -1 = none
 	Trunks  []uint16
+	// PriorityTags controls VID-0 priority tags on output.
+	PriorityTags PriorityTags
 	// Bond, when the port has two or more interfaces.
 	Bond BondSelector
 }
@@ -61,14 +86,15 @@ type PortConfig struct {
 // Bundle is a bridge port as NORMAL sees it: one or more interfaces that
 // share VLAN configuration and MAC learning (a bond is one bundle).
 type Bundle struct {
-	name   string
-	bridge *Bridge
-	ifaces []*Interface
-	mode   VLANMode
-	tag    uint16 // native/access VLAN
-	trunks *[4096 / 64]uint64
-	bond   BondSelector
-	bondIx uint32
+	name     string
+	bridge   *Bridge
+	ifaces   []*Interface
+	mode     VLANMode
+	tag      uint16 // native/access VLAN
+	trunks   *[4096 / 64]uint64
+	prioTags PriorityTags
+	bond     BondSelector
+	bondIx   uint32
 }
 
 // Name is the port name.

@@ -232,7 +232,7 @@ func (dp *Datapath) SetPort(bridge string, pc PortConfig) error {
 	} else if b.mode != mode || b.tag != tag || !sameTrunks(b.trunks, trunks) {
 		br.macs.flushPort(b) // OVS flushes a port's MACs when its VLANs change
 	}
-	b.mode, b.tag, b.trunks = mode, tag, trunks
+	b.mode, b.tag, b.trunks, b.prioTags = mode, tag, trunks, pc.PriorityTags
 
 	// Interfaces: keep, add, remove.
 	want := map[string]InterfaceConfig{}

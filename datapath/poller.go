@@ -35,6 +35,10 @@ type Poller struct {
 	transient [BatchSize][]flow.DPAction
 
 	Stats PollerStats
+
+	// uncached makes every packet take the slow path and installs nothing:
+	// the slow linear reference the caches are tested against.
+	uncached bool
 }
 
 // PollerStats are a poller's counters; read them only from the poller's
@@ -67,7 +71,7 @@ func (p *Poller) Process(inPort uint32, pkts []*flow.Packet) {
 
 func (p *Poller) process(s *snapshot, inPort uint32, pkts []*flow.Packet) {
 	dp := p.dp
-	now := time.Now().UnixNano()
+	now := dp.now().UnixNano()
 	if int(inPort) < len(s.ports) && s.ports[inPort] != nil {
 		var bytes uint64
 		for _, pk := range pkts {
@@ -91,6 +95,11 @@ func (p *Poller) process(s *snapshot, inPort uint32, pkts []*flow.Packet) {
 		}
 		h := flow.HashKey(k)
 		p.hashes[i] = h
+		if p.uncached {
+			p.mfs[i] = nil
+			misses++
+			continue
+		}
 		mf := p.emc.Lookup(k, h)
 		if mf == nil {
 			mf = dp.mfc.Lookup(k)
@@ -155,12 +164,18 @@ func (p *Poller) upcall(pkts []*flow.Packet) {
 			continue
 		}
 		k := &p.keys[i]
-		dp.Counters.Upcalls.Add(1)
+		if p.uncached {
+			if x := dp.translate(k, true); !x.drop {
+				p.transient[i] = x.actions
+			}
+			continue
+		}
 		if mf := dp.mfc.Lookup(k); mf != nil { // installed by an earlier miss
 			p.mfs[i] = mf
 			p.emc.Insert(k, p.hashes[i], mf)
 			continue
 		}
+		dp.Counters.Upcalls.Add(1)
 		x := dp.translate(k, true)
 		if x.drop {
 			continue // transient nil actions: dropped

@@ -373,6 +373,10 @@ func (c *xctx) normal(br *Bridge, in *Interface) {
 	if tagged {
 		pcp = k.VLAN[0].TCI & flow.VLANPCPMask
 	}
+	// hasTag: the frame carries a VLAN header inside the bridge (it came
+	// tagged, or an access/native port gave it one). It decides whether a
+	// VLAN-0 frame may leave with a VID-0 priority tag.
+	hasTag := tagged || inB.mode != VLANTrunk
 	garp := isGratuitousARP(k)
 	if k.DlType == flow.EthTypeARP {
 		m.NwProto, m.NwSrc, m.NwDst = 0xff, allOnes16, allOnes16
@@ -402,7 +406,7 @@ func (c *xctx) normal(br *Bridge, in *Interface) {
 				return
 			}
 			c.tracef("forwarding to learned port %s", e.port.name)
-			c.outputBundle(e.port, vlan, pcp)
+			c.outputBundle(e.port, vlan, pcp, hasTag)
 			return
 		}
 	}
@@ -412,26 +416,40 @@ func (c *xctx) normal(br *Bridge, in *Interface) {
 		if b == inB || !b.includesVLAN(vlan) || len(b.ifaces) == 0 {
 			continue
 		}
-		c.outputBundle(b, vlan, pcp)
+		c.outputBundle(b, vlan, pcp, hasTag)
 	}
 }
 
 var allOnes16 = [16]byte{0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff}
 
 // outputBundle sends the packet of internal VLAN vlan out of port b, tagged
-// as b's VLAN mode requires.
-func (c *xctx) outputBundle(b *Bundle, vlan, pcp uint16) {
+// as b's VLAN mode requires. A frame that leaves on VLAN 0 keeps a VID-0
+// "priority tag" as Open vSwitch 3.1 does (captured in
+// testdata/ovs-vlan-truth.json): on ports that strip the VLAN by mode only
+// when other_config:priority-tags allows it and the PCP is nonzero; on
+// trunks whenever the PCP is nonzero, and with priority-tags=always also
+// for PCP 0 when the frame had a tag inside the bridge.
+func (c *xctx) outputBundle(b *Bundle, vlan, pcp uint16, hasTag bool) {
 	wire := vlan
+	strips := false
 	switch b.mode {
 	case VLANAccess:
-		wire = 0
+		wire, strips = 0, true
 	case VLANNativeUntagged:
 		if vlan == b.tag {
-			wire = 0
+			wire, strips = 0, true
+		}
+	}
+	tag := wire != 0
+	if !tag {
+		if strips {
+			tag = pcp != 0 && b.prioTags != PriorityTagsNever
+		} else {
+			tag = pcp != 0 || (b.prioTags == PriorityTagsAlways && hasTag)
 		}
 	}
 	cur := c.key.VLAN[0]
-	if wire == 0 {
+	if !tag {
 		if cur.Present() {
 			c.popVLAN()
 		}

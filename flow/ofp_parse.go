@@ -10,11 +10,11 @@ import (
 
 // Sentinel errors wrapped by every flow parse error (test with errors.Is).
 var (
-	ErrFlowSyntax   = errors.New("flow syntax error")            // unknown keyword, malformed text
-	ErrFlowValue    = errors.New("invalid value")                // a value out of range or malformed
-	ErrPrerequisite = errors.New("prerequisite not met")         // a field or action needs a protocol match
-	ErrUnknownPort  = errors.New("unknown port")                 // a port name the lookup does not know
-	ErrNoActions    = errors.New("missing actions")              // add/mod without actions=
+	ErrFlowSyntax   = errors.New("flow syntax error")             // unknown keyword, malformed text
+	ErrFlowValue    = errors.New("invalid value")                 // a value out of range or malformed
+	ErrPrerequisite = errors.New("prerequisite not met")          // a field or action needs a protocol match
+	ErrUnknownPort  = errors.New("unknown port")                  // a port name the lookup does not know
+	ErrNoActions    = errors.New("missing actions")               // add/mod without actions=
 	ErrNotAllowed   = errors.New("not allowed in this operation") // e.g. idle_timeout in del-flows
 )
 

@@ -247,7 +247,7 @@ type ruleSubtable struct {
 	mask   Key
 	rules  map[Key][]*Rule // masked key -> rules, best first
 	byPrio map[uint16]int  // number of rules per priority
-	maxPri int            // highest priority present, -1 when empty
+	maxPri int             // highest priority present, -1 when empty
 	n      int
 }
 

@@ -23,7 +23,12 @@ type Raw struct {
 	oob     []byte
 }
 
-func htons(v uint16) uint16 { return v<<8 | v>>8 }
+// htons converts a host-order short to network byte order.
+func htons(v uint16) uint16 {
+	var b [2]byte
+	binary.BigEndian.PutUint16(b[:], v)
+	return binary.NativeEndian.Uint16(b[:])
+}
 
 // OpenRaw opens a raw socket on interface ifname inside n.
 func (n *NS) OpenRaw(ifname string) (*Raw, error) {

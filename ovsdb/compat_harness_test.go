@@ -3,6 +3,7 @@ package ovsdb_test
 import (
 	"bytes"
 	"errors"
+	"fmt"
 	"net"
 	"os"
 	"os/exec"
@@ -14,12 +15,22 @@ import (
 )
 
 // A target is one OVSDB server implementation the compatibility suite
-// runs against. start brings up a fresh, empty Open_vSwitch database and
-// returns the path of a unix socket that serves it; the server is torn
-// down by t.Cleanup.
+// runs against. start brings up a fresh, empty Open_vSwitch database;
+// the server is torn down by tb.Cleanup.
 type target struct {
 	name  string
-	start func(tb testing.TB) string
+	start func(tb testing.TB) *instance
+}
+
+// An instance is one running server.
+type instance struct {
+	sock string // unix socket path (remote "unix:"+sock)
+	tcp  string // remote "tcp:127.0.0.1:PORT"
+
+	// restart stops the server as abruptly as the implementation allows
+	// (kill -9 for a process) and starts it again on the same database
+	// file and remotes.
+	restart func(tb testing.TB)
 }
 
 // targets lists the servers every compatibility test runs against: ours
@@ -30,14 +41,31 @@ var targets = []target{
 }
 
 // forEachServer runs f as one subtest per target, each on its own fresh
-// database.
+// database reached through a unix socket.
 func forEachServer(t *testing.T, f func(t *testing.T, sock string)) {
+	t.Helper()
+	forEachInstance(t, func(t *testing.T, in *instance) { f(t, in.sock) })
+}
+
+// forEachInstance is forEachServer for tests that need TCP or a restart.
+func forEachInstance(t *testing.T, f func(t *testing.T, in *instance)) {
 	t.Helper()
 	for _, tg := range targets {
 		t.Run(tg.name, func(t *testing.T) {
 			f(t, tg.start(t))
 		})
 	}
+}
+
+// freeTCPPort returns a loopback port that was free a moment ago.
+func freeTCPPort(tb testing.TB) int {
+	tb.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		tb.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port
 }
 
 // requireTool returns the path of a binary (or file) the suite needs.
@@ -78,7 +106,7 @@ func shortTempDir(tb testing.TB) string {
 
 // startReference runs the real ovsdb-server on a database created by
 // ovsdb-tool from our schema file.
-func startReference(tb testing.TB) string {
+func startReference(tb testing.TB) *instance {
 	tb.Helper()
 	tool := requireTool(tb, "ovsdb-tool")
 	server := requireTool(tb, "ovsdb-server")
@@ -87,27 +115,57 @@ func startReference(tb testing.TB) string {
 	if out, err := exec.Command(tool, "create", db, ourSchemaPath).CombinedOutput(); err != nil {
 		tb.Fatalf("ovsdb-tool create: %v\n%s", err, out)
 	}
-	sock := filepath.Join(dir, "db.sock")
-	cmd := exec.Command(server, db,
-		"--remote=punix:"+sock,
-		"--unixctl="+filepath.Join(dir, "ctl"),
-		"--no-chdir",
-		"--log-file="+filepath.Join(dir, "ovsdb-server.log"),
-		"-vconsole:off", "-vsyslog:off")
-	var stderr bytes.Buffer
-	cmd.Stderr = &stderr
-	if err := cmd.Start(); err != nil {
-		tb.Fatalf("start ovsdb-server: %v", err)
+	port := freeTCPPort(tb)
+	in := &instance{
+		sock: filepath.Join(dir, "db.sock"),
+		tcp:  fmt.Sprintf("tcp:127.0.0.1:%d", port),
 	}
-	tb.Cleanup(func() {
-		cmd.Process.Kill()
+	var cmd *exec.Cmd
+	start := func(tb testing.TB) {
+		cmd = exec.Command(server, db,
+			"--remote=punix:"+in.sock,
+			fmt.Sprintf("--remote=ptcp:%d:127.0.0.1", port),
+			"--unixctl="+filepath.Join(dir, "ctl"),
+			"--no-chdir",
+			"--log-file="+filepath.Join(dir, "ovsdb-server.log"),
+			"-vconsole:off", "-vsyslog:off")
+		if err := cmd.Start(); err != nil {
+			tb.Fatalf("start ovsdb-server: %v", err)
+		}
+		if err := waitForSocket(in.sock, 10*time.Second); err != nil {
+			log, _ := os.ReadFile(filepath.Join(dir, "ovsdb-server.log"))
+			tb.Fatalf("ovsdb-server did not come up: %v\n%s", err, log)
+		}
+		if err := waitForTCP(port, 10*time.Second); err != nil {
+			tb.Fatalf("ovsdb-server TCP remote: %v", err)
+		}
+	}
+	stop := func() {
+		cmd.Process.Kill() // SIGKILL: no chance to flush anything
 		cmd.Wait()
-	})
-	if err := waitForSocket(sock, 10*time.Second); err != nil {
-		log, _ := os.ReadFile(filepath.Join(dir, "ovsdb-server.log"))
-		tb.Fatalf("ovsdb-server did not come up: %v\n%s%s", err, stderr.String(), log)
 	}
-	return sock
+	start(tb)
+	tb.Cleanup(func() { stop() })
+	in.restart = func(tb testing.TB) {
+		stop()
+		start(tb)
+	}
+	return in
+}
+
+func waitForTCP(port int, timeout time.Duration) error {
+	deadline := time.Now().Add(timeout)
+	for {
+		c, err := net.Dial("tcp", fmt.Sprintf("127.0.0.1:%d", port))
+		if err == nil {
+			c.Close()
+			return nil
+		}
+		if time.Now().After(deadline) {
+			return err
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
 }
 
 func waitForSocket(path string, timeout time.Duration) error {

@@ -3,30 +3,57 @@
 package ovsdb_test
 
 import (
+	"fmt"
 	"path/filepath"
 	"testing"
 
 	"xvs/ovsdb"
 )
 
-// startXVS serves a fresh database from our in-process server. This is
-// the only place the suite touches the xvs API.
-func startXVS(tb testing.TB) string {
+// startXVS serves a fresh database from our in-process server on a unix
+// socket and a loopback TCP port. This file is the only place the suite
+// touches the xvs API.
+//
+// restart cannot kill -9 an in-process server; it closes the server and
+// database and opens the same file again, which checks persistence but
+// not crash safety (the reference gets a real SIGKILL).
+func startXVS(tb testing.TB) *instance {
 	tb.Helper()
 	dir := shortTempDir(tb)
-	db, err := ovsdb.Open(filepath.Join(dir, "conf.db"), ovsdb.BuiltinSchema())
-	if err != nil {
-		tb.Fatalf("ovsdb.Open: %v", err)
+	path := filepath.Join(dir, "conf.db")
+	port := freeTCPPort(tb)
+	in := &instance{
+		sock: filepath.Join(dir, "db.sock"),
+		tcp:  fmt.Sprintf("tcp:127.0.0.1:%d", port),
 	}
-	srv := ovsdb.NewServer(db)
-	sock := filepath.Join(dir, "db.sock")
-	if err := srv.Listen("punix:" + sock); err != nil {
-		db.Close()
-		tb.Fatalf("Listen: %v", err)
+	var (
+		db  *ovsdb.Database
+		srv *ovsdb.Server
+	)
+	start := func(tb testing.TB) {
+		var err error
+		db, err = ovsdb.Open(path, ovsdb.BuiltinSchema())
+		if err != nil {
+			tb.Fatalf("ovsdb.Open: %v", err)
+		}
+		srv = ovsdb.NewServer(db)
+		for _, remote := range []string{"punix:" + in.sock, fmt.Sprintf("ptcp:%d:127.0.0.1", port)} {
+			if err := srv.Listen(remote); err != nil {
+				srv.Close()
+				db.Close()
+				tb.Fatalf("Listen(%q): %v", remote, err)
+			}
+		}
 	}
-	tb.Cleanup(func() {
+	stop := func() {
 		srv.Close()
 		db.Close()
-	})
-	return sock
+	}
+	start(tb)
+	tb.Cleanup(stop)
+	in.restart = func(tb testing.TB) {
+		stop()
+		start(tb)
+	}
+	return in
 }
