@@ -22,6 +22,8 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"os/exec"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -77,6 +79,10 @@ type Result struct {
 	Offered   uint64  // frames the generator transmitted in the window
 	Delivered uint64  // frames the sink counted in the window
 	Seconds   float64 // window length
+	// Drops says where offered frames were lost in the window: at the
+	// DUT's ingress (veth ring full when the generator transmits into it),
+	// at the sink's ingress, and at the DUT's egress.
+	Drops struct{ DUTIn, SinkIn, DUTOut uint64 }
 }
 
 // Mpps is the delivered rate in millions of frames per second.
@@ -94,8 +100,8 @@ func (r Result) Loss() float64 {
 }
 
 func (r Result) String() string {
-	return fmt.Sprintf("%-14s flows=%-5d %6.3f Mpps  offered %6.3f Mpps  loss %5.1f%%",
-		r.Name, r.Flows, r.Mpps(), r.OfferedMpps(), 100*r.Loss())
+	return fmt.Sprintf("%-14s flows=%-5d %6.3f Mpps  offered %6.3f Mpps  loss %5.1f%% (drops: dut-in %d, dut-out %d, sink-in %d)",
+		r.Name, r.Flows, r.Mpps(), r.OfferedMpps(), 100*r.Loss(), r.Drops.DUTIn, r.Drops.DUTOut, r.Drops.SinkIn)
 }
 
 // UDPFrame builds the benchmark frame: Ethernet gen->sink, IPv4
@@ -134,10 +140,6 @@ func (t *Topology) Run(ctx context.Context, name string, dut DUT, cfg Config) (r
 	cfg.defaults()
 	res = Result{Name: name, Flows: cfg.Flows}
 
-	// Threaded NAPI everywhere (set before the DUT creates its NAPIs).
-	for _, e := range [][2]string{{t.DUT, t.InIf}, {t.DUT, t.OutIf}, {t.Sink, t.SinkIf}, {t.Gen, t.GenIf}} {
-		SetThreadedNAPI(e[0], e[1], true) // best effort: the NAPI may not exist yet
-	}
 	var sink *xdp.Sink
 	if err := Do(t.Sink, -1, func() error {
 		var err error
@@ -147,6 +149,11 @@ func (t *Topology) Run(ctx context.Context, name string, dut DUT, cfg Config) (r
 		return res, fmt.Errorf("bench: sink: %w", err)
 	}
 	defer sink.Close()
+	// veth refuses threaded NAPI until it has a NAPI (XDP or GRO): the
+	// sink's exists now, the DUT's once it runs (see pin).
+	if err := SetThreadedNAPI(t.Sink, t.SinkIf, true); err != nil {
+		return res, fmt.Errorf("bench: threaded NAPI on the sink: %w", err)
+	}
 	gen, err := xdp.NewGenerator(cfg.Flows, 1024)
 	if err != nil {
 		return res, err
@@ -204,6 +211,9 @@ func (t *Topology) Run(ctx context.Context, name string, dut DUT, cfg Config) (r
 		select {
 		case err := <-dutErr:
 			return res, fmt.Errorf("bench: DUT %s stopped before the measurement: %w", name, err)
+		case err := <-genErr:
+			genErr <- err // for stopGen
+			return res, fmt.Errorf("bench: generator stopped: %w", err)
 		case <-ctx.Done():
 			return res, ctx.Err()
 		case <-time.After(100 * time.Millisecond):
@@ -228,6 +238,7 @@ func (t *Topology) Run(ctx context.Context, name string, dut DUT, cfg Config) (r
 		mctx, mcancel = context.WithTimeout(ctx, cfg.Duration)
 		go cfg.During(mctx)
 	}
+	c0 := t.dropCounters()
 	s0, d0, t0 := sent.Load(), count(), time.Now()
 	select {
 	case err := <-dutErr:
@@ -236,7 +247,9 @@ func (t *Topology) Run(ctx context.Context, name string, dut DUT, cfg Config) (r
 	case <-time.After(cfg.Duration):
 	}
 	s1, d1, t1 := sent.Load(), count(), time.Now()
+	c1 := t.dropCounters()
 	mcancel()
+	res.Drops.DUTIn, res.Drops.SinkIn, res.Drops.DUTOut = c1[0]-c0[0], c1[1]-c0[1], c1[2]-c0[2]
 	res.Offered, res.Delivered, res.Seconds = s1-s0, d1-d0, t1.Sub(t0).Seconds()
 
 	if err := stopGen(); err != nil {
@@ -254,11 +267,45 @@ func (t *Topology) Run(ctx context.Context, name string, dut DUT, cfg Config) (r
 	return res, nil
 }
 
-// pin places NAPI threads: the DUT's veth ends on DUTCPU, the sink's and
-// generator's on GenCPU.
+// pin makes the NAPIs of the DUT's veth ends threaded and places NAPI
+// threads: the DUT's on DUTCPU, the sink's (SCHED_FIFO) and generator's on
+// GenCPU.
 func (t *Topology) pin(cfg Config) {
-	PinNAPI(t.InIf, cfg.DUTCPU)
-	PinNAPI(t.OutIf, cfg.DUTCPU)
-	PinNAPI(t.SinkIf, cfg.GenCPU)
-	PinNAPI(t.GenIf, cfg.GenCPU)
+	SetThreadedNAPI(t.DUT, t.InIf, true) // fails only if the DUT has no NAPI there
+	SetThreadedNAPI(t.DUT, t.OutIf, true)
+	PinNAPI(t.InIf, cfg.DUTCPU, 0)
+	PinNAPI(t.OutIf, cfg.DUTCPU, 0)
+	// The sink shares the generator's core; real-time priority makes sure
+	// it drains its ring before the generator runs again, so the sink is
+	// never what limits a measurement.
+	PinNAPI(t.SinkIf, cfg.GenCPU, 50)
+	PinNAPI(t.GenIf, cfg.GenCPU, 0)
+}
+
+// dropCounters reads [frames the generator's veth could not hand to the
+// DUT's ingress ring, frames the DUT's egress veth could not hand to the
+// sink (xdp_xmit errors), tx drops of the DUT's egress veth].
+func (t *Topology) dropCounters() [3]uint64 {
+	var c [3]uint64
+	c[0] = ethtoolStat(t.Gen, t.GenIf, "tx_queue_0_xdp_xmit_errors") + ethtoolStat(t.DUT, t.InIf, "rx_queue_0_drops")
+	c[1] = ethtoolStat(t.DUT, t.OutIf, "tx_queue_0_xdp_xmit_errors") + ethtoolStat(t.Sink, t.SinkIf, "rx_queue_0_drops")
+	out, _ := exec.Command("ip", "netns", "exec", t.DUT, "cat", "/sys/class/net/"+t.OutIf+"/statistics/tx_dropped").Output()
+	fmt.Sscan(string(out), &c[2])
+	return c
+}
+
+func ethtoolStat(ns, ifname, name string) uint64 {
+	out, err := exec.Command("ip", "netns", "exec", ns, "ethtool", "-S", ifname).Output()
+	if err != nil {
+		return 0
+	}
+	for _, line := range strings.Split(string(out), "\n") {
+		k, v, ok := strings.Cut(strings.TrimSpace(line), ":")
+		if ok && k == name {
+			var n uint64
+			fmt.Sscan(strings.TrimSpace(v), &n)
+			return n
+		}
+	}
+	return 0
 }

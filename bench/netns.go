@@ -149,8 +149,9 @@ func SetThreadedNAPI(ns, ifname string, on bool) error {
 }
 
 // PinNAPI pins every NAPI kernel thread of ifname ("napi/<ifname>-<id>")
-// to cpu and returns how many it pinned.
-func PinNAPI(ifname string, cpu int) (int, error) {
+// to cpu and returns how many it pinned. With fifo the threads also get
+// SCHED_FIFO priority fifo (0 leaves the policy alone).
+func PinNAPI(ifname string, cpu int, fifo uint32) (int, error) {
 	ents, err := os.ReadDir("/proc")
 	if err != nil {
 		return 0, err
@@ -170,6 +171,12 @@ func PinNAPI(ifname string, cpu int) (int, error) {
 		set.Set(cpu)
 		if err := unix.SchedSetaffinity(pid, &set); err != nil {
 			return n, fmt.Errorf("pin %s: %w", strings.TrimSpace(string(comm)), err)
+		}
+		if fifo > 0 {
+			attr := unix.SchedAttr{Size: unix.SizeofSchedAttr, Policy: 1 /* SCHED_FIFO */, Priority: fifo}
+			if err := unix.SchedSetAttr(pid, &attr, 0); err != nil {
+				return n, fmt.Errorf("SCHED_FIFO for %s: %w", strings.TrimSpace(string(comm)), err)
+			}
 		}
 		n++
 	}

@@ -242,6 +242,7 @@ func (b *Bond) Reconfigure(cfg Config, now time.Time) error {
 		b.remapBuckets(byPort)
 	}
 	b.update(now)
+	b.dirty = true // all-members-active and friends live in the table too
 	b.publish()
 	return nil
 }
@@ -324,9 +325,9 @@ func (b *Bond) resetTable(now time.Time) {
 		b.bucket[i] = -1
 	}
 	b.nextRebalance = now.Add(ms(b.cfg.RebalanceInterval))
+	b.ev.Reset = true
 	if b.hasTable {
 		b.fillBuckets()
-		b.ev.Reset = true
 		b.ev.Moved.fill()
 	}
 	b.dirty = true

@@ -606,6 +606,9 @@ func TestReconfigureKeepsState(t *testing.T) {
 	if ev.Reset || b.snap.Load().bucket != before || b.Status().Active != 3 || b.Status().Members[1].Enabled {
 		t.Errorf("reconfigure lost state: reset %v active %d", ev.Reset, b.Status().Active)
 	}
+	if v, _ := b.Admit(1, Frame{DstMulticast: true}, at(10)); v != Accept {
+		t.Error("all-members-active not applied by Reconfigure")
+	}
 	// Adding a member resets the table and deals to it.
 	cfg.Members = append(cfg.Members, Member{OfPort: 7, Name: "p4", Up: true})
 	b.Reconfigure(cfg, at(20))

@@ -155,3 +155,30 @@ func (b *Bond) Admit(inMember uint32, f Frame, now time.Time) (Verdict, Reason) 
 	}
 	return Accept, ReasonNone
 }
+
+// Member returns the member that carries a bucket Select (or Bucket)
+// computed earlier: the datapath caches the bucket of each flow in its
+// megaflow actions and resolves the member per packet, so a failover takes
+// effect on the next packet without touching the caches. In active-backup
+// mode every bucket maps to the active member. Lock-free, allocation-free.
+func (b *Bond) Member(bucket uint8) (member uint32, ok bool) {
+	t := b.snap.Load()
+	switch t.fwd {
+	case fwdSLB:
+		member = t.bucket[bucket]
+		return member, member != 0
+	case fwdAB:
+		return t.active, t.active != 0
+	}
+	return 0, false
+}
+
+// BucketOf is the SLB bucket of a source MAC on the bond's wire VLAN with
+// the bond's current hash basis (0 for modes that do not hash).
+func (b *Bond) BucketOf(srcMAC [6]byte, vid uint16) uint8 {
+	t := b.snap.Load()
+	if t.fwd != fwdSLB {
+		return 0
+	}
+	return Bucket(srcMAC, vid, t.basis)
+}

@@ -43,8 +43,10 @@ type Events struct {
 	Active        uint32
 	// Moved holds the SLB buckets whose member changed (failover,
 	// rebalancing, migrate, reset). Cached forwarding decisions that used
-	// these buckets are stale. Reset is set when the whole table was
-	// re-dealt (then Moved holds all buckets).
+	// these buckets are stale. Reset is set when the bond was reset (at
+	// creation, or when mode, basis, LACP, the member set or rebalancing
+	// on/off changed): every cached decision through the bond is stale
+	// and, for SLB, Moved holds all buckets.
 	Moved BucketSet
 	Reset bool
 	// SendLearning asks the datapath to send a learning packet (see
@@ -62,11 +64,16 @@ type Events struct {
 // Changed reports whether forwarding through the bond changed, so that
 // cached decisions must be revalidated.
 func (e *Events) Changed() bool {
-	return len(e.Enabled) > 0 || len(e.Disabled) > 0 || e.ActiveChanged || e.Moved.Len() > 0
+	return e.Reset || len(e.Enabled) > 0 || len(e.Disabled) > 0 || e.ActiveChanged || e.Moved.Len() > 0
 }
 
+// maxLog bounds Events.Log when Run is not called for a long time.
+const maxLog = 256
+
 func (b *Bond) logf(format string, args ...any) {
-	b.ev.Log = append(b.ev.Log, fmt.Sprintf(format, args...))
+	if len(b.ev.Log) < maxLog {
+		b.ev.Log = append(b.ev.Log, fmt.Sprintf(format, args...))
+	}
 }
 
 // setEnabled enables or disables member i, cancelling its delay (OVS

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"sort"
 
+	"xvs/bond"
 	"xvs/flow"
 )
 
@@ -80,7 +81,7 @@ type PortConfig struct {
 	// PriorityTags controls VID-0 priority tags on output.
 	PriorityTags PriorityTags
 	// Bond, when the port has two or more interfaces.
-	Bond BondSelector
+	Bond *bond.Bond
 }
 
 // Bundle is a bridge port as NORMAL sees it: one or more interfaces that
@@ -93,7 +94,7 @@ type Bundle struct {
 	tag      uint16 // native/access VLAN
 	trunks   *[4096 / 64]uint64
 	prioTags PriorityTags
-	bond     BondSelector
+	bond     *bond.Bond
 	bondIx   uint32
 }
 

@@ -8,25 +8,9 @@ import (
 	"sync/atomic"
 	"time"
 
+	"xvs/bond"
 	"xvs/flow"
 )
-
-// BondSelector is what the datapath needs from a bond (package bond
-// implements it through an adapter). Bucket and Admit run in the slow path;
-// Member and Account run in the fast path and must be lock-free and
-// allocation-free.
-type BondSelector interface {
-	// Bucket is the SLB bucket of a source MAC on the VLAN as sent on the
-	// bond (0..255); active-backup bonds may return anything.
-	Bucket(mac [6]byte, vlan uint16) uint8
-	// Member returns the OpenFlow port of the member that carries bucket.
-	Member(bucket uint8) (ofport uint32, ok bool)
-	// Account adds transmitted bytes to a bucket's load.
-	Account(bucket uint8, bytes uint64)
-	// Admit decides whether a frame received on member inOfport is
-	// accepted; reason is a trace string when it is not.
-	Admit(inOfport uint32, dstMulticast, srcLearnedElsewhere, garp bool, now time.Time) (ok bool, reason string)
-}
 
 // Config holds datapath-wide settings.
 type Config struct {
@@ -53,6 +37,8 @@ type Datapath struct {
 	mfc     *flow.MegaflowCache
 	snap    atomic.Pointer[snapshot]
 	now     func() time.Time
+	// slowClones supplies buffers for frames the slow path transmits.
+	slowClones clonePool
 
 	Counters Counters
 }
@@ -75,9 +61,12 @@ type snapshot struct {
 }
 
 type dpPort struct {
-	no    uint32
-	name  string
-	dev   Device
+	no   uint32
+	name string
+	dev  Device
+	// txMu serialises Send: several pollers (and the slow path) may
+	// output to one device. It is taken once per batch, never per packet.
+	txMu  sync.Mutex
 	stats portStats
 }
 
@@ -86,7 +75,7 @@ type portStats struct {
 }
 
 type bondPorts struct {
-	sel     BondSelector
+	sel     *bond.Bond
 	ofports []uint32
 	dpPorts []uint32
 }

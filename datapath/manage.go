@@ -335,3 +335,33 @@ func (dp *Datapath) CacheStats() (flows, subtables, limit int) {
 	defer dp.mu.Unlock()
 	return dp.mfc.Len(), dp.mfc.Subtables(), dp.mfc.Limit()
 }
+
+// Transmit sends frames out of an interface from the slow path (learning
+// packets after a bond failover, for example). The frames are copied.
+func (dp *Datapath) Transmit(iface string, frames ...[]byte) error {
+	dp.mu.Lock()
+	i := dp.findIface(iface)
+	dp.mu.Unlock()
+	if i == nil || i.dpPort == 0 {
+		return fmt.Errorf("transmit: no device for interface %s", iface)
+	}
+	s := dp.snap.Load()
+	if int(i.dpPort) >= len(s.ports) || s.ports[i.dpPort] == nil {
+		return fmt.Errorf("transmit: interface %s not published", iface)
+	}
+	dpp := s.ports[i.dpPort]
+	pkts := make([]*flow.Packet, 0, len(frames))
+	for _, f := range frames {
+		pkts = append(pkts, dp.slowClones.clone(&flow.Packet{Buf: f, Len: len(f)}))
+	}
+	var bytes uint64
+	for _, f := range frames {
+		bytes += uint64(len(f))
+	}
+	dpp.txMu.Lock()
+	sent := dpp.dev.Send(pkts)
+	dpp.txMu.Unlock()
+	dpp.stats.txPackets.Add(uint64(sent))
+	dpp.stats.txBytes.Add(bytes)
+	return nil
+}

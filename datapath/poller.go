@@ -291,7 +291,9 @@ func (p *Poller) sendBatch(s *snapshot, port uint32) {
 		bytes += uint64(pk.Len)
 	}
 	n := b.n
+	dpp.txMu.Lock()
 	sent := dpp.dev.Send(b.pkts[:n])
+	dpp.txMu.Unlock()
 	clear(b.pkts[:n])
 	b.n = 0
 	dpp.stats.txPackets.Add(uint64(sent))

@@ -3,6 +3,9 @@ package datapath
 import (
 	"fmt"
 	"strings"
+	"time"
+
+	"xvs/bond"
 
 	"xvs/flow"
 )
@@ -385,8 +388,11 @@ func (c *xctx) normal(br *Bridge, in *Interface) {
 	c.x.deps.macs = append(c.x.deps.macs, macWatch{br, srcKey})
 	if inB.bond != nil {
 		e := br.macs.entries[srcKey]
-		elsewhere := e != nil && e.port != inB
-		if ok, why := inB.bond.Admit(in.ofport, k.DlDst[0]&1 != 0, elsewhere, garp, c.dp.now()); !ok {
+		f := bond.Frame{DstMulticast: k.DlDst[0]&1 != 0, SrcLearnedElsewhere: e != nil && e.port != inB, GratuitousARP: garp}
+		if e != nil && e.garpLock != 0 {
+			f.GARPLockedUntil = time.Unix(0, e.garpLock)
+		}
+		if v, why := inB.bond.Admit(in.ofport, f, c.dp.now()); v != bond.Accept {
 			c.tracef("%s", why)
 			return
 		}
@@ -462,7 +468,7 @@ func (c *xctx) outputBundle(b *Bundle, vlan, pcp uint16, hasTag bool) {
 		}
 	}
 	if b.bond != nil {
-		bucket := b.bond.Bucket(c.key.DlSrc, wire)
+		bucket := b.bond.BucketOf(c.key.DlSrc, wire)
 		c.tracef("output to bond %s (hash %d)", b.name, bucket)
 		c.emit(flow.DPAction{Kind: flow.DPOutputBond, Port: b.bondIx, Bucket: bucket})
 		return

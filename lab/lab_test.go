@@ -388,3 +388,65 @@ func TestCleanupAfterCrash(t *testing.T) {
 		t.Fatalf("namespace survived Close: %v", err)
 	}
 }
+
+func TestDoGoexit(t *testing.T) {
+	l := New(t)
+	a, err := l.NS("a")
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = a.Do(func() error {
+		runtime.Goexit()
+		return nil
+	})
+	if err == nil || !strings.Contains(err.Error(), "exited its goroutine") {
+		t.Fatalf("Goexit in Do: %v", err)
+	}
+}
+
+func TestNeighRoute(t *testing.T) {
+	l := New(t)
+	a, err := l.NS("a")
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := l.NS("b")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := l.Wire(a, "e0", b, "e1"); err != nil {
+		t.Fatal(err)
+	}
+	for _, s := range []struct {
+		ns        *NS
+		dev, addr string
+	}{{a, "e0", "198.18.2.1/24"}, {b, "e1", "198.18.2.2/24"}} {
+		if err := s.ns.AddAddr(s.dev, s.addr); err != nil {
+			t.Fatal(err)
+		}
+	}
+	macB, err := b.MAC("e1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := a.AddNeigh("e0", "198.18.2.2", macB); err != nil {
+		t.Fatal(err)
+	}
+	if err := a.AddNeigh("e0", "10.1.1.1", macB); !errors.Is(err, ErrAddr) {
+		t.Fatalf("neighbour outside lab range: %v", err)
+	}
+	if err := b.AddAddr("lo", "198.19.9.9/32"); err != nil {
+		t.Fatal(err)
+	}
+	if err := a.AddRoute("e0", "198.19.9.0/24", "198.18.2.2"); err != nil {
+		t.Fatal(err)
+	}
+	if err := a.AddRoute("e0", "0.0.0.0/0", "198.18.2.2"); !errors.Is(err, ErrAddr) {
+		t.Fatalf("default route: %v", err)
+	}
+	out, err := a.Exec(context.Background(), "ip", "neigh", "show", "dev", "e0")
+	if err != nil || !strings.Contains(string(out), "PERMANENT") {
+		t.Fatalf("neigh: %s %v", out, err)
+	}
+	udpExchange(t, a, b, "198.19.9.9")
+}

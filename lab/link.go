@@ -303,3 +303,63 @@ func (n *NS) TxChecksum(name string) (bool, error) {
 	})
 	return on, err
 }
+
+// AddNeigh adds a permanent neighbour (ARP/NDP) entry ip -> mac on the
+// named link, so tests need not answer address resolution. ip must be in
+// a lab range.
+func (n *NS) AddNeigh(name, ip string, mac net.HardwareAddr) error {
+	a, err := netip.ParseAddr(ip)
+	if err != nil {
+		return fmt.Errorf("lab: neighbour %q: %w", ip, err)
+	}
+	if !InLabRange(a) {
+		return fmt.Errorf("%w: %s", ErrAddr, a)
+	}
+	idx, err := n.Index(name)
+	if err != nil {
+		return err
+	}
+	fam := netlink.FAMILY_V4
+	if a.Is6() {
+		fam = netlink.FAMILY_V6
+	}
+	nb := &netlink.Neigh{LinkIndex: idx, Family: fam, State: netlink.NUD_PERMANENT, IP: a.AsSlice(), HardwareAddr: mac}
+	if err := n.nl.NeighSet(nb); err != nil {
+		return fmt.Errorf("lab: neighbour %s %s on %s in %s: %w", ip, mac, name, n, err)
+	}
+	return nil
+}
+
+// AddRoute adds a route to dst (CIDR) via gateway gw (or directly on the
+// link when gw is "") out of the named link. Both must be in lab ranges.
+func (n *NS) AddRoute(name, dst, gw string) error {
+	p, err := netip.ParsePrefix(dst)
+	if err != nil {
+		return fmt.Errorf("lab: route %q: %w", dst, err)
+	}
+	if err := CheckPrefix(p); err != nil {
+		return err
+	}
+	idx, err := n.Index(name)
+	if err != nil {
+		return err
+	}
+	p = p.Masked()
+	r := &netlink.Route{LinkIndex: idx, Dst: &net.IPNet{IP: p.Addr().AsSlice(), Mask: net.CIDRMask(p.Bits(), p.Addr().BitLen())}}
+	if gw != "" {
+		g, err := netip.ParseAddr(gw)
+		if err != nil {
+			return fmt.Errorf("lab: gateway %q: %w", gw, err)
+		}
+		if !InLabRange(g) {
+			return fmt.Errorf("%w: %s", ErrAddr, g)
+		}
+		r.Gw = g.AsSlice()
+	} else {
+		r.Scope = netlink.SCOPE_LINK
+	}
+	if err := n.nl.RouteAdd(r); err != nil {
+		return fmt.Errorf("lab: route %s via %q dev %s in %s: %w", dst, gw, name, n, err)
+	}
+	return nil
+}

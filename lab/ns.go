@@ -170,8 +170,9 @@ func deleteNamed(name string) error {
 // fn runs on a separate goroutine locked to its OS thread; the thread is
 // switched back to the namespace it came from afterwards. If that fails,
 // the goroutine exits still locked and the runtime discards the thread, so
-// no other goroutine ever runs in the wrong namespace. fn must not start
-// goroutines that expect to be in n (they are not). Do returns fn's error.
+// no other goroutine ever runs in the wrong namespace. Goroutines fn
+// starts do not run in n. Do returns fn's error; a panic in fn, or fn
+// exiting its goroutine (t.FailNow, runtime.Goexit), becomes an error.
 func (n *NS) Do(fn func() error) error {
 	errc := make(chan error, 1)
 	go func() {
@@ -186,21 +187,19 @@ func (n *NS) Do(fn func() error) error {
 			errc <- fmt.Errorf("lab: enter namespace %s: %w", n, err)
 			return
 		}
-		var ferr error
-		func() {
-			defer func() {
-				if r := recover(); r != nil {
-					ferr = fmt.Errorf("lab: panic in namespace %s: %v", n, r)
-				}
-			}()
-			ferr = fn()
+		ferr := fmt.Errorf("lab: function in namespace %s exited its goroutine (t.FailNow or runtime.Goexit)", n)
+		defer func() {
+			if r := recover(); r != nil {
+				ferr = fmt.Errorf("lab: panic in namespace %s: %v", n, r)
+			}
+			if err := netns.Set(orig); err != nil {
+				errc <- errors.Join(ferr, fmt.Errorf("lab: restore namespace: %w", err))
+				return // thread stays locked and is discarded
+			}
+			runtime.UnlockOSThread()
+			errc <- ferr
 		}()
-		if err := netns.Set(orig); err != nil {
-			errc <- errors.Join(ferr, fmt.Errorf("lab: restore namespace: %w", err))
-			return
-		}
-		runtime.UnlockOSThread()
-		errc <- ferr
+		ferr = fn()
 	}()
 	return <-errc
 }

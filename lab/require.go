@@ -60,6 +60,7 @@ func Unavailable(t testing.TB, reason string) {
 	t.Helper()
 	if InCI() {
 		t.Fatalf("privileged test setup failed (CI=true, not skipping): %s", reason)
+		return
 	}
 	t.Skipf("skipping privileged test: %s (set CI=true to fail instead)", reason)
 }

@@ -215,13 +215,23 @@ func run(tb testing.TB, timeout time.Duration, name string, args ...string) runR
 	return r
 }
 
-// vsctl runs the real ovs-vsctl against sock with --no-wait: nothing
+// vsctl runs the real ovs-vsctl against sock (a unix socket path or a
+// tcp: remote) with --no-wait: nothing
 // plays ovs-vswitchd in these tests unless a test starts fakeDaemon.
 func vsctl(tb testing.TB, sock string, args ...string) runResult {
 	tb.Helper()
 	bin := requireTool(tb, "ovs-vsctl")
-	full := append([]string{"--db=unix:" + sock, "--no-wait", "--timeout=10", "-vsyslog:off"}, args...)
+	full := append([]string{"--db=" + remote(sock), "--no-wait", "--timeout=10", "-vsyslog:off"}, args...)
 	return run(tb, 15*time.Second, bin, full...)
+}
+
+// remote turns a unix socket path into an OVSDB remote; a remote such
+// as "tcp:127.0.0.1:6640" is returned unchanged.
+func remote(sockOrRemote string) string {
+	if strings.HasPrefix(sockOrRemote, "tcp:") || strings.HasPrefix(sockOrRemote, "unix:") {
+		return sockOrRemote
+	}
+	return "unix:" + sockOrRemote
 }
 
 // mustVsctl is vsctl for steps that must succeed on every server.

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"encoding/binary"
 	"errors"
-	"fmt"
 	"testing"
 	"time"
 
@@ -18,6 +17,7 @@ import (
 // afpTopo is  [ns a] a0 -- pa [ns dp] pb -- b0 [ns b]  with AF_PACKET
 // devices on pa and pb and raw sockets on a0 and b0.
 type afpTopo struct {
+	a, b   *lab.NS
 	dp     *lab.NS
 	pa, pb *AFPacket
 	ra, rb *lab.Raw
@@ -34,7 +34,7 @@ func newAFPTopo(t *testing.T) *afpTopo {
 		}
 		spaces[n] = ns
 	}
-	tp.dp = spaces["dp"]
+	tp.a, tp.b, tp.dp = spaces["a"], spaces["b"], spaces["dp"]
 	for _, w := range [][3]string{{"a", "a0", "pa"}, {"b", "b0", "pb"}} {
 		host := spaces[w[0]]
 		if err := l.Wire(host, w[1], tp.dp, w[2]); err != nil {
@@ -191,6 +191,21 @@ func TestAFPacketForward(t *testing.T) {
 			t.Fatalf("%s: %s received %d of its own frames", d.name, d.to.Name(), got)
 		}
 	}
+	// Frames other sockets send out of pa are not received by pa.
+	other, err := tp.dp.OpenRaw("pa")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer other.Close()
+	if err := other.Send(afpFrame(100, 999)); err != nil {
+		t.Fatal(err)
+	}
+	if n, err := tp.ra.RecvMatch(buf, 2*time.Second, func(f []byte) bool { _, ok := afpSeq(f); return ok }); err != nil || n != 100 {
+		t.Fatalf("frame sent by another socket: %d %v", n, err)
+	}
+	if got := forward(t, tp.pa, tp.pb, 1, 30*time.Millisecond); got != 0 {
+		t.Fatal("pa received an outgoing frame")
+	}
 	for _, dev := range []*AFPacket{tp.pa, tp.pb} {
 		st := dev.Stats()
 		if st.RxPackets != uint64(len(frames)) || st.TxPackets != uint64(len(frames)) ||
@@ -260,13 +275,15 @@ func TestAFPacketJumbo(t *testing.T) {
 	tp := newAFPTopo(t)
 	tp.pa.Close()
 	tp.pb.Close()
-	var a, b *AFPacket
-	for _, ifn := range []string{"pa", "pb"} {
-		if err := tp.dp.SetMTU(ifn, 9000); err != nil {
+	for _, e := range []struct {
+		ns  *lab.NS
+		ifn string
+	}{{tp.a, "a0"}, {tp.b, "b0"}, {tp.dp, "pa"}, {tp.dp, "pb"}} {
+		if err := e.ns.SetMTU(e.ifn, 9000); err != nil {
 			t.Fatal(err)
 		}
 	}
-	// The outer ends must accept jumbo frames too.
+	var a, b *AFPacket
 	if err := tp.dp.Do(func() (err error) {
 		if a, err = NewAFPacket("pa", AFPacketConfig{}); err != nil {
 			return err
@@ -278,9 +295,24 @@ func TestAFPacketJumbo(t *testing.T) {
 	}
 	defer a.Close()
 	defer b.Close()
-	_ = b
 	if a.MaxFrame() != 9018 || a.Pool().FrameSize() < 9018 {
 		t.Fatalf("max frame %d", a.MaxFrame())
+	}
+	frames := [][]byte{afpFrame(9014, 1), afpFrame(9018, 2, 100), afpFrame(60, 3)}
+	for _, f := range frames {
+		if err := tp.ra.Send(f); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if got := forward(t, a, b, len(frames), 3*time.Second); got != len(frames) {
+		t.Fatalf("forwarded %d of %d", got, len(frames))
+	}
+	buf := make([]byte, 10000)
+	for _, want := range frames {
+		n, err := tp.rb.RecvMatch(buf, 2*time.Second, func(f []byte) bool { _, ok := afpSeq(f); return ok })
+		if err != nil || !bytes.Equal(buf[:n], want) {
+			t.Fatalf("jumbo frame of %d: got %d bytes, %v", len(want), n, err)
+		}
 	}
 }
 
@@ -312,5 +344,54 @@ func TestAFPacketAllocs(t *testing.T) {
 	if st := tp.pb.Stats(); st.TxPackets != uint64(total) {
 		t.Errorf("pb stats %+v", st)
 	}
-	_ = fmt.Sprint
+}
+
+// TestAFPacketRingFull: frames lost to a full ring are counted as rx
+// drops, and the device keeps working afterwards.
+func TestAFPacketRingFull(t *testing.T) {
+	tp := newAFPTopo(t)
+	tp.pa.Close()
+	var small *AFPacket
+	if err := tp.dp.Do(func() (err error) {
+		small, err = NewAFPacket("pa", AFPacketConfig{BlockSize: 4096, BlockCount: 2, RetireTimeout: time.Millisecond})
+		return err
+	}); err != nil {
+		t.Fatal(err)
+	}
+	defer small.Close()
+	const sent = 50
+	for i := 0; i < sent; i++ {
+		if err := tp.ra.Send(afpFrame(1000, uint32(i))); err != nil {
+			t.Fatal(err)
+		}
+	}
+	time.Sleep(20 * time.Millisecond)
+	var batch [datapath.BatchSize]*flow.Packet
+	got := 0
+	for {
+		n, err := small.Recv(batch[:])
+		if err != nil {
+			t.Fatal(err)
+		}
+		if n == 0 {
+			break
+		}
+		for _, p := range batch[:n] {
+			if s, ok := afpSeq(p.Data()); !ok || len(p.Data()) != 1000 {
+				t.Fatalf("bad frame %d of %d bytes", s, len(p.Data()))
+			}
+			p.Free()
+		}
+		got += n
+	}
+	st := small.Stats()
+	if got == 0 || got >= sent || st.RxPackets != uint64(got) || st.RxDropped != uint64(sent-got) {
+		t.Fatalf("received %d of %d, stats %+v", got, sent, st)
+	}
+	if err := tp.ra.Send(afpFrame(60, 1000)); err != nil {
+		t.Fatal(err)
+	}
+	if f := devRecvMatch(t, small, 2*time.Second, func(f []byte) bool { s, ok := afpSeq(f); return ok && s == 1000 }); len(f) != 60 {
+		t.Fatalf("after overflow: %d bytes", len(f))
+	}
 }

@@ -3,6 +3,9 @@ package xdp
 import (
 	"bytes"
 	"errors"
+	"runtime"
+	"sync"
+	"sync/atomic"
 	"testing"
 
 	"xvs/flow"
@@ -126,5 +129,75 @@ func TestDevicePoolMTU(t *testing.T) {
 	p, err := devicePool(nil, 9000)
 	if err != nil || p.FrameSize() != 9018 || p.Cap() != DefaultPoolSize {
 		t.Fatalf("default pool: %v %v", p, err)
+	}
+}
+
+// TestHeapPoolConcurrent: packets received on one goroutine and freed on
+// others are never handed out twice and never lost.
+func TestHeapPoolConcurrent(t *testing.T) {
+	const count = 64
+	p, _ := NewHeapPool(count, 64)
+	var owned [count]atomic.Int32
+	const workers = 4
+	const iters = 20000
+	var wg sync.WaitGroup
+	ch := make(chan *flow.Packet, 16)
+	errc := make(chan string, workers+1)
+	take := func(pk *flow.Packet) bool {
+		if !owned[pk.Handle].CompareAndSwap(0, 1) {
+			errc <- "packet handed out twice"
+			return false
+		}
+		return true
+	}
+	give := func(pk *flow.Packet) {
+		owned[pk.Handle].Store(0)
+		pk.Free()
+	}
+	for w := 0; w < workers; w++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := 0; i < iters; i++ {
+				pk := p.Get()
+				if pk == nil {
+					runtime.Gosched()
+					continue
+				}
+				if !take(pk) {
+					return
+				}
+				if i%2 == 0 {
+					give(pk)
+				} else {
+					ch <- pk // freed by the consumer goroutine
+				}
+			}
+		}()
+	}
+	done := make(chan struct{})
+	go func() {
+		for pk := range ch {
+			give(pk)
+		}
+		close(done)
+	}()
+	wg.Wait()
+	close(ch)
+	<-done
+	close(errc)
+	for e := range errc {
+		t.Fatal(e)
+	}
+	if p.InUse() != 0 || p.BadFrees() != 0 {
+		t.Fatalf("in use %d, bad frees %d", p.InUse(), p.BadFrees())
+	}
+	// Every packet is back: count of Gets until empty.
+	n := 0
+	for p.Get() != nil {
+		n++
+	}
+	if n != count {
+		t.Fatalf("%d packets left of %d", n, count)
 	}
 }

@@ -193,7 +193,7 @@ type xdpMD struct {
 // Run transmits frame repeat times out of ifindex, which must be an
 // interface of the caller's network namespace. It blocks until done.
 func (g *Generator) Run(frame []byte, ifindex int, repeat uint32) error {
-	ctx := xdpMD{IngressIfindex: uint32(ifindex)}
+	ctx := xdpMD{DataEnd: uint32(len(frame)), IngressIfindex: uint32(ifindex)}
 	_, err := g.prog.Run(&ebpf.RunOptions{
 		Data:      frame,
 		Context:   &ctx,
