@@ -45,6 +45,10 @@ type Config struct {
 	Warmup   time.Duration // after traffic flows, default 500 ms
 	GenCPU   int           // default 0
 	DUTCPU   int           // default 1
+	// SoftirqNAPI leaves the DUT's veth NAPIs unthreaded: their receive
+	// work then runs in softirq on whichever core scheduled it (for the
+	// DUT's ingress: the generator's core). Default: threaded, on DUTCPU.
+	SoftirqNAPI bool
 	// Ready bounds the wait for the DUT to start forwarding (default 20 s).
 	Ready time.Duration
 	// During, if set, runs during the measurement window (profiling).
@@ -271,8 +275,9 @@ func (t *Topology) Run(ctx context.Context, name string, dut DUT, cfg Config) (r
 // threads: the DUT's on DUTCPU, the sink's (SCHED_FIFO) and generator's on
 // GenCPU.
 func (t *Topology) pin(cfg Config) {
-	SetThreadedNAPI(t.DUT, t.InIf, true) // fails only if the DUT has no NAPI there
-	SetThreadedNAPI(t.DUT, t.OutIf, true)
+	// Fails only if the DUT has no NAPI on that end.
+	SetThreadedNAPI(t.DUT, t.InIf, !cfg.SoftirqNAPI)
+	SetThreadedNAPI(t.DUT, t.OutIf, !cfg.SoftirqNAPI)
 	PinNAPI(t.InIf, cfg.DUTCPU, 0)
 	PinNAPI(t.OutIf, cfg.DUTCPU, 0)
 	// The sink shares the generator's core; real-time priority makes sure

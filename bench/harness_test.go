@@ -20,6 +20,7 @@ var (
 	flagDUTs     = flag.String("bench.duts", "afxdp,bridge,xdp-redirect,ovs", "DUTs for TestCompare, in order")
 	flagFlows    = flag.String("bench.flows", "1,1000", "flow counts for TestCompare")
 	flagProfile  = flag.String("bench.cpuprofile", "", "write a pprof CPU profile of the afxdp run (1 flow) here")
+	flagSoftirq  = flag.Bool("bench.softirq", false, "leave the DUT's veth NAPI in softirq (runs on the generator core)")
 	flagPerf     = flag.String("bench.perf", "", "record `perf record -C <DUT cpu> -g` of the afxdp run (1 flow) into this file")
 )
 
@@ -128,7 +129,7 @@ func TestCompare(t *testing.T) {
 			if !ok {
 				t.Fatalf("unknown DUT %q", name)
 			}
-			cfg := Config{Flows: flows, Duration: *flagDuration}
+			cfg := Config{Flows: flows, Duration: *flagDuration, SoftirqNAPI: *flagSoftirq}
 			if name == "afxdp" && flows == 1 {
 				cfg.During = profiler(t)
 			}

@@ -162,6 +162,8 @@ type Bridge struct {
 	floodVLANs map[uint16]bool
 	// megaflows that traversed this bridge (revalidated when it changes).
 	flows map[*flow.Megaflow]struct{}
+	// reserved ofports for interfaces about to be added (ReserveOfPort).
+	reserved map[string]uint32
 }
 
 // Name is the bridge name.
@@ -181,8 +183,8 @@ func (br *Bridge) nextOfPort(req uint32) (uint32, error) {
 		}
 		return req, nil
 	}
-	for p := uint32(1); p < 0xff00; p++ {
-		if _, taken := br.ifaces[p]; !taken {
+	for p := uint32(1); p < flow.PortMax; p++ {
+		if _, taken := br.ifaces[p]; !taken && !br.isReserved(p) {
 			return p, nil
 		}
 	}
@@ -215,4 +217,13 @@ func (br *Bridge) LookupPort(name string) (uint32, bool) {
 		return i.ofport, true
 	}
 	return 0, false
+}
+
+func (br *Bridge) isReserved(p uint32) bool {
+	for _, r := range br.reserved {
+		if r == p {
+			return true
+		}
+	}
+	return false
 }

@@ -37,6 +37,8 @@ type Datapath struct {
 	mfc     *flow.MegaflowCache
 	snap    atomic.Pointer[snapshot]
 	now     func() time.Time
+	// running holds the pollers inside Run (for Quiesce).
+	running sync.Map
 	// slowClones supplies buffers for frames the slow path transmits.
 	slowClones clonePool
 
@@ -122,7 +124,7 @@ func (dp *Datapath) AddBridge(name string) (*Bridge, error) {
 	br := &Bridge{
 		name: name, dp: dp, bundles: map[string]*Bundle{}, ifaces: map[uint32]*Interface{},
 		byName: map[string]*Interface{}, table: flow.NewTable(), floodVLANs: map[uint16]bool{},
-		flows: map[*flow.Megaflow]struct{}{},
+		flows: map[*flow.Megaflow]struct{}{}, reserved: map[string]uint32{},
 	}
 	br.macs = newMACTable(dp.killFlows)
 	dp.bridges[name] = br
@@ -247,9 +249,15 @@ func (dp *Datapath) SetPort(bridge string, pc PortConfig) error {
 		if req == 0 && ic.Name == br.name {
 			req = flow.PortLocal // the bridge's own internal port is LOCAL, as in OVS
 		}
-		of, err := br.nextOfPort(req)
-		if err != nil {
-			return err
+		var of uint32
+		if r, ok := br.reserved[ic.Name]; ok && (req == 0 || req == r) {
+			of = r
+			delete(br.reserved, ic.Name)
+		} else {
+			var err error
+			if of, err = br.nextOfPort(req); err != nil {
+				return err
+			}
 		}
 		i := &Interface{name: ic.Name, ofport: of, bundle: b, dev: ic.Device, peer: ic.Peer}
 		if ic.Device != nil {
@@ -499,5 +507,56 @@ func (dp *Datapath) idleFlows(now int64) []*flow.Megaflow {
 			out = append(out, mf)
 		}
 	})
+	return out
+}
+
+// ReserveOfPort returns the OpenFlow port an interface has on a bridge, or
+// the one it will get when SetPort adds it (so a bond can be configured
+// with its members' port numbers before the port exists).
+func (dp *Datapath) ReserveOfPort(bridge, iface string, request uint32) (uint32, error) {
+	dp.mu.Lock()
+	defer dp.mu.Unlock()
+	br := dp.bridges[bridge]
+	if br == nil {
+		return 0, fmt.Errorf("bridge %s: %w", bridge, ErrNotFound)
+	}
+	if i := br.byName[iface]; i != nil && (request == 0 || request == i.ofport) {
+		return i.ofport, nil
+	}
+	if r, ok := br.reserved[iface]; ok && (request == 0 || request == r) {
+		return r, nil
+	}
+	if request == 0 && iface == br.name {
+		request = flow.PortLocal
+	}
+	of, err := br.nextOfPort(request)
+	if err != nil {
+		return 0, err
+	}
+	br.reserved[iface] = of
+	return of, nil
+}
+
+// MACEntry is one learned address (for bond learning packets and fdb/show).
+type MACEntry struct {
+	MAC    [6]byte
+	VLAN   uint16
+	Port   string
+	IsBond bool
+	Static bool
+}
+
+// MACs lists a bridge's MAC table.
+func (dp *Datapath) MACs(bridge string) []MACEntry {
+	dp.mu.Lock()
+	defer dp.mu.Unlock()
+	br := dp.bridges[bridge]
+	if br == nil {
+		return nil
+	}
+	out := make([]MACEntry, 0, len(br.macs.entries))
+	for _, e := range br.macs.entries {
+		out = append(out, MACEntry{MAC: e.key.mac, VLAN: e.key.vlan, Port: e.port.name, IsBond: e.port.isBond(), Static: e.static})
+	}
 	return out
 }

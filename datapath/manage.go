@@ -365,3 +365,20 @@ func (dp *Datapath) Transmit(iface string, frames ...[]byte) error {
 	dpp.stats.txBytes.Add(bytes)
 	return nil
 }
+
+// DumpFlows prints a bridge's rules like ovs-ofctl dump-flows; filter is a
+// dump-flows match ("" for all).
+func (dp *Datapath) DumpFlows(bridge, filter string) (string, error) {
+	dp.mu.Lock()
+	defer dp.mu.Unlock()
+	br, err := dp.bridge(bridge)
+	if err != nil {
+		return "", err
+	}
+	fm, err := flow.ParseFlowMod(filter, flow.ModeDelete, br.LookupPort)
+	if err != nil {
+		return "", err
+	}
+	dp.pushStatsLocked()
+	return br.table.DumpFlows(fm, dp.now().UnixNano()), nil
+}

@@ -3,6 +3,7 @@ package datapath
 import (
 	"context"
 	"runtime"
+	"sync/atomic"
 	"time"
 
 	"golang.org/x/sys/unix"
@@ -35,6 +36,9 @@ type Poller struct {
 	transient [BatchSize][]flow.DPAction
 
 	Stats PollerStats
+
+	// epoch counts Run's rounds; Quiesce waits for it to move.
+	epoch atomic.Uint64
 
 	// uncached makes every packet take the slow path and installs nothing:
 	// the slow linear reference the caches are tested against.
@@ -356,8 +360,11 @@ func (p *Poller) Run(ctx context.Context, cpu int) {
 		set.Set(cpu)
 		_ = unix.SchedSetaffinity(0, &set)
 	}
+	p.dp.running.Store(p, struct{}{})
+	defer p.dp.running.Delete(p)
 	var fds []unix.PollFd
 	for ctx.Err() == nil {
+		p.epoch.Add(1)
 		if p.PollOnce() > 0 {
 			continue
 		}
@@ -379,6 +386,31 @@ func (p *Poller) Run(ctx context.Context, cpu int) {
 			time.Sleep(200 * time.Microsecond)
 		default:
 			_, _ = unix.Poll(fds, 10)
+		}
+	}
+}
+
+// Quiesce waits until every running poller has started a new round, so no
+// poller still uses a snapshot older than the call (an RCU grace period).
+// Call it after removing a device from the datapath and before closing it.
+func (dp *Datapath) Quiesce() {
+	type seen struct {
+		p *Poller
+		e uint64
+	}
+	var ps []seen
+	dp.running.Range(func(k, _ any) bool {
+		p := k.(*Poller)
+		ps = append(ps, seen{p, p.epoch.Load()})
+		return true
+	})
+	deadline := time.Now().Add(2 * time.Second)
+	for _, s := range ps {
+		for s.p.epoch.Load() == s.e && time.Now().Before(deadline) {
+			if _, ok := dp.running.Load(s.p); !ok {
+				break
+			}
+			time.Sleep(500 * time.Microsecond)
 		}
 	}
 }

@@ -20,26 +20,6 @@ func csumFold(s uint32) uint16 {
 	return uint16(s)
 }
 
-// csumSum adds b to the accumulator s as big-endian 16-bit words (an odd
-// last byte is padded with zero).
-func csumSum(s uint32, b []byte) uint32 {
-	for len(b) >= 2 {
-		s += uint32(binary.BigEndian.Uint16(b))
-		b = b[2:]
-		if s >= 1<<31 {
-			s = uint32(csumFold(s))
-		}
-	}
-	if len(b) == 1 {
-		s += uint32(b[0]) << 8
-	}
-	return s
-}
-
-// csumFull returns the Internet checksum of b, seeded with s (for a
-// pseudo-header). The checksum field inside b must be zero.
-func csumFull(s uint32, b []byte) uint16 { return ^csumFold(csumSum(s, b)) }
-
 // csumReplace16 returns checksum c patched for one 16-bit word changing
 // from old to new.
 func csumReplace16(c, old, new uint16) uint16 {

@@ -151,7 +151,7 @@ func checkPushPop(t *testing.T, p *Packet, before []byte, l *Layout, tpid, tci u
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := cat(before[:12], put16(put16(nil, tpid), tci&^VLANCFI), before[12:])
+	want := joinBytes(before[:12], appendBE16(appendBE16(nil, tpid), tci&^VLANCFI), before[12:])
 	if !bytes.Equal(p.Data(), want) || p.Off != Headroom-4 {
 		t.Fatalf("push: %x, want %x", p.Data(), want)
 	}
@@ -159,19 +159,19 @@ func checkPushPop(t *testing.T, p *Packet, before []byte, l *Layout, tpid, tci u
 		t.Fatalf("push layout %+v from %+v", *l, lb)
 	}
 	if IsVLANTPID(tpid) && lb.VLANs < 2 {
-		// A frame with room for the tag in the key parses as expected.
+		// A frame with room for the wireTag in the key parses as expected.
 		var k Key
 		var l2 Layout
 		Extract(p.Data(), 1, &k, &l2)
 		if k.VLAN[0] != (VLANHdr{tpid, tci | VLANCFI}) || l2 != *l {
-			t.Fatalf("pushed tag parses as %+v, layout %+v want %+v", k.VLAN[0], l2, *l)
+			t.Fatalf("pushed wireTag parses as %+v, layout %+v want %+v", k.VLAN[0], l2, *l)
 		}
 	}
 	if err := PopVLAN(p, l); IsVLANTPID(tpid) != (err == nil) {
 		t.Fatalf("pop after push of %#x: %v", tpid, err)
 	}
 	if !IsVLANTPID(tpid) {
-		return // not a tag: cannot be popped, by design
+		return // not a wireTag: cannot be popped, by design
 	}
 	if !bytes.Equal(p.Data(), before) || p.Off != Headroom || p.Len != len(before) || *l != lb {
 		t.Fatalf("push+pop did not restore: %x layout %+v (was %+v)", p.Data(), *l, lb)
@@ -191,7 +191,7 @@ func checkPopPush(t *testing.T, p *Packet, before []byte, l *Layout) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !bytes.Equal(p.Data(), cat(before[:12], before[16:])) || l.VLANs != lb.VLANs-1 {
+	if !bytes.Equal(p.Data(), joinBytes(before[:12], before[16:])) || l.VLANs != lb.VLANs-1 {
 		t.Fatalf("pop: %x layout %+v", p.Data(), *l)
 	}
 	if err := PushVLAN(p, l, be16(before[12:]), be16(before[14:])); err != nil {

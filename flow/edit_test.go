@@ -45,93 +45,93 @@ type editCase struct {
 func editCases() []editCase {
 	o := func(proto uint8) ip4Opts { return ip4Opts{ttl: 64, proto: proto} }
 	e4 := func(src, dst [4]byte, o ip4Opts, l4 []byte) []byte {
-		return ethFrame(macA, macB, nil, EthTypeIPv4, ipv4Pkt(src, dst, o, l4))
+		return ethFrame(hwA, hwB, nil, EthTypeIPv4, ipv4Pkt(src, dst, o, l4))
 	}
 	e6 := func(src, dst [16]byte, next uint8, l4 []byte) []byte {
-		return ethFrame(macA, macB, nil, EthTypeIPv6, ipv6Pkt(src, dst, 0, 7, 64, next, l4))
+		return ethFrame(hwA, hwB, nil, EthTypeIPv6, ipv6Pkt(src, dst, 0, 7, 64, next, l4))
 	}
-	tcpAB := e4(ip4A, ip4B, o(IPProtoTCP), tcp4(ip4A, ip4B, 1000, 80, 0x18, []byte("payload!")))
-	udpAB := e4(ip4A, ip4B, o(IPProtoUDP), udp4(ip4A, ip4B, 1000, 53, []byte("odd")))
+	tcpAB := e4(addr4A, addr4B, o(IPProtoTCP), tcp4(addr4A, addr4B, 1000, 80, 0x18, []byte("payload!")))
+	udpAB := e4(addr4A, addr4B, o(IPProtoUDP), udp4(addr4A, addr4B, 1000, 53, []byte("odd")))
 	noCsum := func(b []byte) []byte { b = bytes.Clone(b); b[14+20+6], b[14+20+7] = 0, 0; return b }
-	rh := cat(extHdr(IPProtoTCP, 2, 1)) // routing header, 1 segment left
+	rh := joinBytes(extHdr(IPProtoTCP, 2, 1)) // routing header, 1 segment left
 	tcp6rh := func(dst [16]byte) []byte {
-		// The pseudo-header uses the final destination (ip6B), whatever
+		// The pseudo-header uses the final destination (addr6B), whatever
 		// the IPv6 destination field says.
-		return e6(ip6A, dst, IPProtoRouting, cat(rh, tcp6(ip6A, ip6B, 5, 6, 0x2, nil)))
+		return e6(addr6A, dst, IPProtoRouting, joinBytes(rh, tcp6(addr6A, addr6B, 5, 6, 0x2, nil)))
 	}
-	sctpAB := e4(ip4A, ip4B, o(IPProtoSCTP), sctpWithCRC(7, 8))
+	sctpAB := e4(addr4A, addr4B, o(IPProtoSCTP), sctpWithCRC(7, 8))
 	badSCTP := bytes.Clone(sctpAB)
 	badSCTP[14+20+8] ^= 0x55
-	badSCTPWant := e4(ip4A, ip4B, o(IPProtoSCTP), sctpWithCRC(9, 8))
+	badSCTPWant := e4(addr4A, addr4B, o(IPProtoSCTP), sctpWithCRC(9, 8))
 	badSCTPWant[14+20+8] ^= 0x55
 	return []editCase{
 		{"ipv4 src tcp", tcpAB,
-			func(p *Packet, k *Key, l *Layout) error { return SetIPv4Src(p, k, l, ip4C) },
-			e4(ip4C, ip4B, o(IPProtoTCP), tcp4(ip4C, ip4B, 1000, 80, 0x18, []byte("payload!"))), nil},
+			func(p *Packet, k *Key, l *Layout) error { return SetIPv4Src(p, k, l, addr4C) },
+			e4(addr4C, addr4B, o(IPProtoTCP), tcp4(addr4C, addr4B, 1000, 80, 0x18, []byte("payload!"))), nil},
 		{"ipv4 dst udp", udpAB,
-			func(p *Packet, k *Key, l *Layout) error { return SetIPv4Dst(p, k, l, ip4C) },
-			e4(ip4A, ip4C, o(IPProtoUDP), udp4(ip4A, ip4C, 1000, 53, []byte("odd"))), nil},
+			func(p *Packet, k *Key, l *Layout) error { return SetIPv4Dst(p, k, l, addr4C) },
+			e4(addr4A, addr4C, o(IPProtoUDP), udp4(addr4A, addr4C, 1000, 53, []byte("odd"))), nil},
 		{"ipv4 src udp without checksum", noCsum(udpAB),
-			func(p *Packet, k *Key, l *Layout) error { return SetIPv4Src(p, k, l, ip4C) },
-			noCsum(e4(ip4C, ip4B, o(IPProtoUDP), udp4(ip4C, ip4B, 1000, 53, []byte("odd")))), nil},
-		{"ipv4 later fragment: header only", e4(ip4A, ip4B, ip4Opts{ttl: 64, proto: IPProtoTCP, frag: 100}, []byte("fragment")),
-			func(p *Packet, k *Key, l *Layout) error { return SetIPv4Dst(p, k, l, ip4C) },
-			e4(ip4A, ip4C, ip4Opts{ttl: 64, proto: IPProtoTCP, frag: 100}, []byte("fragment")), nil},
+			func(p *Packet, k *Key, l *Layout) error { return SetIPv4Src(p, k, l, addr4C) },
+			noCsum(e4(addr4C, addr4B, o(IPProtoUDP), udp4(addr4C, addr4B, 1000, 53, []byte("odd")))), nil},
+		{"ipv4 later fragment: header only", e4(addr4A, addr4B, ip4Opts{ttl: 64, proto: IPProtoTCP, frag: 100}, []byte("fragment")),
+			func(p *Packet, k *Key, l *Layout) error { return SetIPv4Dst(p, k, l, addr4C) },
+			e4(addr4A, addr4C, ip4Opts{ttl: 64, proto: IPProtoTCP, frag: 100}, []byte("fragment")), nil},
 		{"ipv4 tos", tcpAB,
 			func(p *Packet, k *Key, l *Layout) error { return SetIPv4TOS(p, k, l, 0xb9) },
-			e4(ip4A, ip4B, ip4Opts{tos: 0xb9, ttl: 64, proto: IPProtoTCP}, tcp4(ip4A, ip4B, 1000, 80, 0x18, []byte("payload!"))), nil},
+			e4(addr4A, addr4B, ip4Opts{tos: 0xb9, ttl: 64, proto: IPProtoTCP}, tcp4(addr4A, addr4B, 1000, 80, 0x18, []byte("payload!"))), nil},
 		{"ipv4 ttl", udpAB,
 			func(p *Packet, k *Key, l *Layout) error { return SetIPv4TTL(p, k, l, 1) },
-			e4(ip4A, ip4B, ip4Opts{ttl: 1, proto: IPProtoUDP}, udp4(ip4A, ip4B, 1000, 53, []byte("odd"))), nil},
+			e4(addr4A, addr4B, ip4Opts{ttl: 1, proto: IPProtoUDP}, udp4(addr4A, addr4B, 1000, 53, []byte("odd"))), nil},
 		{"tcp src port", tcpAB,
 			func(p *Packet, k *Key, l *Layout) error { return SetL4Src(p, k, l, 65535) },
-			e4(ip4A, ip4B, o(IPProtoTCP), tcp4(ip4A, ip4B, 65535, 80, 0x18, []byte("payload!"))), nil},
+			e4(addr4A, addr4B, o(IPProtoTCP), tcp4(addr4A, addr4B, 65535, 80, 0x18, []byte("payload!"))), nil},
 		{"udp dst port", udpAB,
 			func(p *Packet, k *Key, l *Layout) error { return SetL4Dst(p, k, l, 5353) },
-			e4(ip4A, ip4B, o(IPProtoUDP), udp4(ip4A, ip4B, 1000, 5353, []byte("odd"))), nil},
+			e4(addr4A, addr4B, o(IPProtoUDP), udp4(addr4A, addr4B, 1000, 5353, []byte("odd"))), nil},
 		{"udp port without checksum", noCsum(udpAB),
 			func(p *Packet, k *Key, l *Layout) error { return SetL4Src(p, k, l, 1) },
-			noCsum(e4(ip4A, ip4B, o(IPProtoUDP), udp4(ip4A, ip4B, 1, 53, []byte("odd")))), nil},
+			noCsum(e4(addr4A, addr4B, o(IPProtoUDP), udp4(addr4A, addr4B, 1, 53, []byte("odd")))), nil},
 		{"sctp src port", sctpAB,
 			func(p *Packet, k *Key, l *Layout) error { return SetL4Src(p, k, l, 9) },
-			e4(ip4A, ip4B, o(IPProtoSCTP), sctpWithCRC(9, 8)), nil},
+			e4(addr4A, addr4B, o(IPProtoSCTP), sctpWithCRC(9, 8)), nil},
 		{"sctp keeps a bad checksum bad", badSCTP,
 			func(p *Packet, k *Key, l *Layout) error { return SetL4Src(p, k, l, 9) },
 			badSCTPWant, nil},
-		{"ipv6 src tcp", e6(ip6A, ip6B, IPProtoTCP, tcp6(ip6A, ip6B, 1, 2, 0x10, []byte("x"))),
-			func(p *Packet, k *Key, l *Layout) error { return SetIPv6Src(p, k, l, ip6C) },
-			e6(ip6C, ip6B, IPProtoTCP, tcp6(ip6C, ip6B, 1, 2, 0x10, []byte("x"))), nil},
-		{"ipv6 dst udp", e6(ip6A, ip6B, IPProtoUDP, udp6(ip6A, ip6B, 1, 2, []byte("xyz"))),
-			func(p *Packet, k *Key, l *Layout) error { return SetIPv6Dst(p, k, l, ip6C) },
-			e6(ip6A, ip6C, IPProtoUDP, udp6(ip6A, ip6C, 1, 2, []byte("xyz"))), nil},
-		{"ipv6 dst icmpv6", e6(ip6A, ip6B, IPProtoICMPv6, icmp6(ip6A, ip6B, 128, 0, []byte("ping"))),
-			func(p *Packet, k *Key, l *Layout) error { return SetIPv6Dst(p, k, l, ip6C) },
-			e6(ip6A, ip6C, IPProtoICMPv6, icmp6(ip6A, ip6C, 128, 0, []byte("ping"))), nil},
-		{"ipv6 dst with routing header: L4 checksum kept", tcp6rh(ip6C),
-			func(p *Packet, k *Key, l *Layout) error { return SetIPv6Dst(p, k, l, ip6A) },
-			tcp6rh(ip6A), nil},
-		{"ipv6 udp port", e6(ip6A, ip6B, IPProtoUDP, udp6(ip6A, ip6B, 1, 2, nil)),
+		{"ipv6 src tcp", e6(addr6A, addr6B, IPProtoTCP, tcp6(addr6A, addr6B, 1, 2, 0x10, []byte("x"))),
+			func(p *Packet, k *Key, l *Layout) error { return SetIPv6Src(p, k, l, addr6C) },
+			e6(addr6C, addr6B, IPProtoTCP, tcp6(addr6C, addr6B, 1, 2, 0x10, []byte("x"))), nil},
+		{"ipv6 dst udp", e6(addr6A, addr6B, IPProtoUDP, udp6(addr6A, addr6B, 1, 2, []byte("xyz"))),
+			func(p *Packet, k *Key, l *Layout) error { return SetIPv6Dst(p, k, l, addr6C) },
+			e6(addr6A, addr6C, IPProtoUDP, udp6(addr6A, addr6C, 1, 2, []byte("xyz"))), nil},
+		{"ipv6 dst icmpv6", e6(addr6A, addr6B, IPProtoICMPv6, icmp6(addr6A, addr6B, 128, 0, []byte("ping"))),
+			func(p *Packet, k *Key, l *Layout) error { return SetIPv6Dst(p, k, l, addr6C) },
+			e6(addr6A, addr6C, IPProtoICMPv6, icmp6(addr6A, addr6C, 128, 0, []byte("ping"))), nil},
+		{"ipv6 dst with routing header: L4 checksum kept", tcp6rh(addr6C),
+			func(p *Packet, k *Key, l *Layout) error { return SetIPv6Dst(p, k, l, addr6A) },
+			tcp6rh(addr6A), nil},
+		{"ipv6 udp port", e6(addr6A, addr6B, IPProtoUDP, udp6(addr6A, addr6B, 1, 2, nil)),
 			func(p *Packet, k *Key, l *Layout) error { return SetL4Dst(p, k, l, 443) },
-			e6(ip6A, ip6B, IPProtoUDP, udp6(ip6A, ip6B, 1, 443, nil)), nil},
-		{"ipv6 tclass, label, hop limit", e6(ip6A, ip6B, IPProtoUDP, udp6(ip6A, ip6B, 1, 2, nil)),
+			e6(addr6A, addr6B, IPProtoUDP, udp6(addr6A, addr6B, 1, 443, nil)), nil},
+		{"ipv6 tclass, label, hop limit", e6(addr6A, addr6B, IPProtoUDP, udp6(addr6A, addr6B, 1, 2, nil)),
 			func(p *Packet, k *Key, l *Layout) error {
 				return errors.Join(SetIPv6TClass(p, k, l, 0xa5), SetIPv6Label(p, k, l, 0xfedcba), SetIPv6HopLimit(p, k, l, 3))
 			},
-			ethFrame(macA, macB, nil, EthTypeIPv6, ipv6Pkt(ip6A, ip6B, 0xa5, 0xedcba, 3, IPProtoUDP, udp6(ip6A, ip6B, 1, 2, nil))), nil},
+			ethFrame(hwA, hwB, nil, EthTypeIPv6, ipv6Pkt(addr6A, addr6B, 0xa5, 0xedcba, 3, IPProtoUDP, udp6(addr6A, addr6B, 1, 2, nil))), nil},
 		{"eth src+dst", tcpAB,
-			func(p *Packet, k *Key, l *Layout) error { return errors.Join(SetEthSrc(p, macC), SetEthDst(p, macB)) },
-			ethFrame(macB, macC, nil, EthTypeIPv4, ipv4Pkt(ip4A, ip4B, o(IPProtoTCP), tcp4(ip4A, ip4B, 1000, 80, 0x18, []byte("payload!")))), nil},
+			func(p *Packet, k *Key, l *Layout) error { return errors.Join(SetEthSrc(p, hwC), SetEthDst(p, hwB)) },
+			ethFrame(hwB, hwC, nil, EthTypeIPv4, ipv4Pkt(addr4A, addr4B, o(IPProtoTCP), tcp4(addr4A, addr4B, 1000, 80, 0x18, []byte("payload!")))), nil},
 		{"push vlan", tcpAB,
 			func(p *Packet, k *Key, l *Layout) error { return PushVLAN(p, l, EthTypeVLAN, VLANCFI|3<<13|100) },
-			ethFrame(macA, macB, []tag{{EthTypeVLAN, 3<<13 | 100}}, EthTypeIPv4, ipv4Pkt(ip4A, ip4B, o(IPProtoTCP), tcp4(ip4A, ip4B, 1000, 80, 0x18, []byte("payload!")))), nil},
-		{"push qinq then set outer tci", ethFrame(macA, macB, []tag{{EthTypeVLAN, 10}}, 0x88b5, []byte("x")),
+			ethFrame(hwA, hwB, []wireTag{{EthTypeVLAN, 3<<13 | 100}}, EthTypeIPv4, ipv4Pkt(addr4A, addr4B, o(IPProtoTCP), tcp4(addr4A, addr4B, 1000, 80, 0x18, []byte("payload!")))), nil},
+		{"push qinq then set outer tci", ethFrame(hwA, hwB, []wireTag{{EthTypeVLAN, 10}}, 0x88b5, []byte("x")),
 			func(p *Packet, k *Key, l *Layout) error {
 				return errors.Join(PushVLAN(p, l, EthTypeQinQ, 20), SetVLANTCI(p, 7<<13|21))
 			},
-			ethFrame(macA, macB, []tag{{EthTypeQinQ, 7<<13 | 21}, {EthTypeVLAN, 10}}, 0x88b5, []byte("x")), nil},
-		{"pop vlan", ethFrame(macA, macB, []tag{{EthTypeQinQ, 20}, {EthTypeVLAN, 10}}, 0x88b5, []byte("x")),
+			ethFrame(hwA, hwB, []wireTag{{EthTypeQinQ, 7<<13 | 21}, {EthTypeVLAN, 10}}, 0x88b5, []byte("x")), nil},
+		{"pop vlan", ethFrame(hwA, hwB, []wireTag{{EthTypeQinQ, 20}, {EthTypeVLAN, 10}}, 0x88b5, []byte("x")),
 			func(p *Packet, k *Key, l *Layout) error { return PopVLAN(p, l) },
-			ethFrame(macA, macB, []tag{{EthTypeVLAN, 10}}, 0x88b5, []byte("x")), nil},
+			ethFrame(hwA, hwB, []wireTag{{EthTypeVLAN, 10}}, 0x88b5, []byte("x")), nil},
 		{"pop untagged", tcpAB, func(p *Packet, k *Key, l *Layout) error { return PopVLAN(p, l) }, nil, ErrNoVLAN},
 		{"set tci untagged", tcpAB, func(p *Packet, k *Key, l *Layout) error { return SetVLANTCI(p, 1) }, nil, ErrNoVLAN},
 		{"push without headroom", tcpAB,
@@ -139,20 +139,20 @@ func editCases() []editCase {
 				p.Buf, p.Off = p.Buf[p.Off-3:], 3
 				return PushVLAN(p, l, EthTypeVLAN, 1)
 			}, nil, ErrNoHeadroom},
-		{"port on icmp", e4(ip4A, ip4B, o(IPProtoICMP), icmpMsg(8, 0, nil)),
+		{"port on icmp", e4(addr4A, addr4B, o(IPProtoICMP), icmpMsg(8, 0, nil)),
 			func(p *Packet, k *Key, l *Layout) error { return SetL4Src(p, k, l, 1) }, nil, ErrNoHeader},
-		{"port on later fragment", e4(ip4A, ip4B, ip4Opts{ttl: 64, proto: IPProtoTCP, frag: 100}, make([]byte, 20)),
+		{"port on later fragment", e4(addr4A, addr4B, ip4Opts{ttl: 64, proto: IPProtoTCP, frag: 100}, make([]byte, 20)),
 			func(p *Packet, k *Key, l *Layout) error { return SetL4Src(p, k, l, 1) }, nil, ErrNoHeader},
-		{"sctp first fragment", e4(ip4A, ip4B, ip4Opts{ttl: 64, proto: IPProtoSCTP, frag: 0x2000}, sctpWithCRC(1, 2)),
+		{"sctp first fragment", e4(addr4A, addr4B, ip4Opts{ttl: 64, proto: IPProtoSCTP, frag: 0x2000}, sctpWithCRC(1, 2)),
 			func(p *Packet, k *Key, l *Layout) error { return SetL4Src(p, k, l, 1) }, nil, ErrFragment},
-		{"ipv4 edit on ipv6", e6(ip6A, ip6B, IPProtoUDP, udp6(ip6A, ip6B, 1, 2, nil)),
+		{"ipv4 edit on ipv6", e6(addr6A, addr6B, IPProtoUDP, udp6(addr6A, addr6B, 1, 2, nil)),
 			func(p *Packet, k *Key, l *Layout) error { return SetIPv4TTL(p, k, l, 1) }, nil, ErrNoHeader},
 		{"ipv6 edit on ipv4", tcpAB,
-			func(p *Packet, k *Key, l *Layout) error { return SetIPv6Src(p, k, l, ip6A) }, nil, ErrNoHeader},
+			func(p *Packet, k *Key, l *Layout) error { return SetIPv6Src(p, k, l, addr6A) }, nil, ErrNoHeader},
 		{"layout beyond the frame", tcpAB,
 			func(p *Packet, k *Key, l *Layout) error {
 				l.L3, l.L4 = int16(p.Len-10), int16(p.Len-2)
-				return errors.Join(SetIPv4Src(p, k, l, ip4C), SetL4Dst(p, k, l, 1))
+				return errors.Join(SetIPv4Src(p, k, l, addr4C), SetL4Dst(p, k, l, 1))
 			}, nil, ErrNoHeader},
 	}
 }
@@ -191,7 +191,7 @@ func TestEdits(t *testing.T) {
 }
 
 func TestPushPopLayout(t *testing.T) {
-	frame := ethFrame(macA, macB, nil, EthTypeIPv4, ipv4Pkt(ip4A, ip4B, ip4Opts{ttl: 1, proto: IPProtoUDP}, udp4(ip4A, ip4B, 1, 2, nil)))
+	frame := ethFrame(hwA, hwB, nil, EthTypeIPv4, ipv4Pkt(addr4A, addr4B, ip4Opts{ttl: 1, proto: IPProtoUDP}, udp4(addr4A, addr4B, 1, 2, nil)))
 	k, l := mustExtract(t, frame)
 	p := newPacket(frame)
 	for i := 1; i <= 3; i++ {
@@ -214,7 +214,7 @@ func TestPushPopLayout(t *testing.T) {
 	if err := PopVLAN(p, &l); !errors.Is(err, ErrNoVLAN) {
 		t.Fatalf("pop on untagged: %v", err)
 	}
-	want := ethFrame(macA, macB, nil, EthTypeIPv4, ipv4Pkt(ip4A, ip4B, ip4Opts{ttl: 1, proto: IPProtoUDP}, udp4(ip4A, ip4B, 1, 99, nil)))
+	want := ethFrame(hwA, hwB, nil, EthTypeIPv4, ipv4Pkt(addr4A, addr4B, ip4Opts{ttl: 1, proto: IPProtoUDP}, udp4(addr4A, addr4B, 1, 99, nil)))
 	if !bytes.Equal(p.Data(), want) || p.Off != Headroom || l != (Layout{L3: 14, L4: 34}) {
 		t.Fatalf("after pops: %x off %d layout %+v", p.Data(), p.Off, l)
 	}
@@ -225,9 +225,9 @@ func TestPushPopLayout(t *testing.T) {
 }
 
 func TestEditAllocs(t *testing.T) {
-	frame := ethFrame(macA, macB, nil, EthTypeIPv4, ipv4Pkt(ip4A, ip4B, ip4Opts{ttl: 64, proto: IPProtoTCP}, tcp4(ip4A, ip4B, 1, 2, 0x10, nil)))
-	frame6 := ethFrame(macA, macB, nil, EthTypeIPv6, ipv6Pkt(ip6A, ip6B, 0, 0, 64, IPProtoUDP, udp6(ip6A, ip6B, 1, 2, nil)))
-	sctp := ethFrame(macA, macB, nil, EthTypeIPv4, ipv4Pkt(ip4A, ip4B, ip4Opts{ttl: 64, proto: IPProtoSCTP}, sctpWithCRC(1, 2)))
+	frame := ethFrame(hwA, hwB, nil, EthTypeIPv4, ipv4Pkt(addr4A, addr4B, ip4Opts{ttl: 64, proto: IPProtoTCP}, tcp4(addr4A, addr4B, 1, 2, 0x10, nil)))
+	frame6 := ethFrame(hwA, hwB, nil, EthTypeIPv6, ipv6Pkt(addr6A, addr6B, 0, 0, 64, IPProtoUDP, udp6(addr6A, addr6B, 1, 2, nil)))
+	sctp := ethFrame(hwA, hwB, nil, EthTypeIPv4, ipv4Pkt(addr4A, addr4B, ip4Opts{ttl: 64, proto: IPProtoSCTP}, sctpWithCRC(1, 2)))
 	k, l := mustExtract(t, frame)
 	k6, l6 := mustExtract(t, frame6)
 	ks, ls := mustExtract(t, sctp)
@@ -235,12 +235,12 @@ func TestEditAllocs(t *testing.T) {
 	for name, f := range map[string]func(){
 		"push+pop":    func() { _ = PushVLAN(p, &l, EthTypeVLAN, 10); _ = PopVLAN(p, &l) },
 		"set tci":     func() { _ = PushVLAN(p, &l, EthTypeVLAN, 10); _ = SetVLANTCI(p, 11); _ = PopVLAN(p, &l) },
-		"ipv4 src":    func() { _ = SetIPv4Src(p, &k, &l, ip4C) },
+		"ipv4 src":    func() { _ = SetIPv4Src(p, &k, &l, addr4C) },
 		"ipv4 ttl":    func() { _ = SetIPv4TTL(p, &k, &l, 9) },
 		"l4 dst":      func() { _ = SetL4Dst(p, &k, &l, 8080) },
-		"ipv6 dst":    func() { _ = SetIPv6Dst(p6, &k6, &l6, ip6C) },
+		"ipv6 dst":    func() { _ = SetIPv6Dst(p6, &k6, &l6, addr6C) },
 		"sctp port":   func() { _ = SetL4Src(ps, &ks, &ls, 3) },
-		"eth src":     func() { _ = SetEthSrc(p, macC) },
+		"eth src":     func() { _ = SetEthSrc(p, hwC) },
 		"error value": func() { _ = PopVLAN(p, &l) },
 	} {
 		if n := testing.AllocsPerRun(100, f); n != 0 {
@@ -250,7 +250,7 @@ func TestEditAllocs(t *testing.T) {
 }
 
 func BenchmarkEdit(b *testing.B) {
-	frame := ethFrame(macA, macB, nil, EthTypeIPv4, ipv4Pkt(ip4A, ip4B, ip4Opts{ttl: 64, proto: IPProtoUDP}, udp4(ip4A, ip4B, 1, 2, make([]byte, 22))))
+	frame := ethFrame(hwA, hwB, nil, EthTypeIPv4, ipv4Pkt(addr4A, addr4B, ip4Opts{ttl: 64, proto: IPProtoUDP}, udp4(addr4A, addr4B, 1, 2, make([]byte, 22))))
 	k, l := mustExtract(b, frame)
 	p := newPacket(frame)
 	for _, bc := range []struct {
@@ -258,7 +258,7 @@ func BenchmarkEdit(b *testing.B) {
 		f    func()
 	}{
 		{"push+pop", func() { _ = PushVLAN(p, &l, EthTypeVLAN, 10); _ = PopVLAN(p, &l) }},
-		{"ipv4-src", func() { _ = SetIPv4Src(p, &k, &l, ip4C) }},
+		{"ipv4-src", func() { _ = SetIPv4Src(p, &k, &l, addr4C) }},
 		{"l4-dst", func() { _ = SetL4Dst(p, &k, &l, 8080) }},
 	} {
 		b.Run(bc.name, func(b *testing.B) {

@@ -29,6 +29,10 @@ var roundTripCorpus = []string{
 	"icmp6,icmp_type=135,icmp_code=0,ipv6_src=fe80::/10,actions=IN_PORT",
 	"vlan_tci=0x0000/0x1fff,in_port=LOCAL,actions=mod_dl_dst:02:00:00:00:00:01,output:65279",
 	"udp,tp_src=67,tp_dst=68,actions=mod_tp_src:1,mod_tp_dst:2,resubmit(p1,4)",
+	"tcp,tcp_flags=+syn-ack,nw_frag=no,actions=output:1",
+	"ipv6,ipv6_label=0x12345,nw_frag=later,actions=output:1",
+	"tcp6,tcp_flags=syn|ack,nw_frag=not_later,actions=output:1",
+	"vlan_tci1=0x1000/0x1000,actions=output:1",
 	" cookie=0x0, duration=6.343s, table=0, n_packets=0, n_bytes=0, idle_age=6, priority=0 actions=NORMAL",
 }
 

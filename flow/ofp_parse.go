@@ -323,7 +323,8 @@ func (p *flowParser) item(it kv) error {
 		default:
 			v.ArpTha, m.ArpTha = mac, mask
 		}
-	case "dl_vlan":
+	case "dl_vlan", "dl_vlan1":
+		i := vlanIndex(name)
 		n, err := parseNum(name, val, 0xffff)
 		if err != nil {
 			return err
@@ -331,29 +332,60 @@ func (p *flowParser) item(it kv) error {
 		switch {
 		case n == 0xffff:
 			// No tag at all: TCI (including the CFI bit) must be 0.
-			v.VLAN[0].TCI, m.VLAN[0].TCI = 0, 0xffff
+			v.VLAN[i].TCI, m.VLAN[i].TCI = 0, 0xffff
 		case n > VLANVIDMask:
-			return perr(ErrFlowValue, "dl_vlan: %d is not a valid VLAN ID (0..4095, or 0xffff for untagged)", n)
+			return perr(ErrFlowValue, "%s: %d is not a valid VLAN ID (0..4095, or 0xffff for untagged)", name, n)
 		default:
-			v.VLAN[0].TCI, m.VLAN[0].TCI = uint16(n)|VLANCFI, VLANVIDMask|VLANCFI
+			v.VLAN[i].TCI, m.VLAN[i].TCI = uint16(n)|VLANCFI, VLANVIDMask|VLANCFI
 		}
-	case "dl_vlan_pcp":
+	case "dl_vlan_pcp", "dl_vlan_pcp1":
+		i := vlanIndex(name)
 		n, err := parseNum(name, val, 0xff)
 		if err != nil {
 			return err
 		}
 		if n > 7 {
-			return perr(ErrFlowValue, "dl_vlan_pcp: %d is not a valid VLAN priority (0..7)", n)
+			return perr(ErrFlowValue, "%s: %d is not a valid VLAN priority (0..7)", name, n)
 		}
-		v.VLAN[0].TCI, m.VLAN[0].TCI = uint16(n)<<13|VLANCFI, VLANPCPMask|VLANCFI
-	case "vlan_tci":
+		v.VLAN[i].TCI, m.VLAN[i].TCI = uint16(n)<<13|VLANCFI, VLANPCPMask|VLANCFI
+	case "vlan_tci", "vlan_tci1":
+		i := vlanIndex(name)
 		tci, mask, err := parseNumMasked(name, val, 0xffff)
 		if err != nil {
 			return err
 		}
 		// Like ovs-ofctl, vlan_tci replaces whatever dl_vlan/dl_vlan_pcp set.
-		p.fm.Match.Key.VLAN[0].TCI, p.fm.Match.Mask.VLAN[0].TCI = 0, 0
-		v.VLAN[0].TCI, m.VLAN[0].TCI = uint16(tci&mask), uint16(mask)
+		p.fm.Match.Key.VLAN[i].TCI, p.fm.Match.Mask.VLAN[i].TCI = 0, 0
+		v.VLAN[i].TCI, m.VLAN[i].TCI = uint16(tci&mask), uint16(mask)
+	case "nw_frag", "ip_frag":
+		var fv, fm uint8
+		switch val {
+		case "no":
+			fv, fm = 0, FragAny|FragLater
+		case "yes":
+			fv, fm = FragAny, FragAny
+		case "first":
+			fv, fm = FragAny, FragAny|FragLater
+		case "later":
+			fv, fm = FragAny|FragLater, FragAny|FragLater
+		case "not_later":
+			fv, fm = 0, FragLater
+		default:
+			return perr(ErrFlowValue, "%s: %q is not one of no, yes, first, later, not_later", name, val)
+		}
+		v.NwFrag, m.NwFrag = fv, fm
+	case "ipv6_label":
+		n, mask, err := parseNumMasked(name, val, 0xfffff)
+		if err != nil {
+			return err
+		}
+		v.IPv6Label, m.IPv6Label = uint32(n&mask), uint32(mask)
+	case "tcp_flags":
+		f, mask, err := parseTCPFlags(name, val)
+		if err != nil {
+			return err
+		}
+		v.TCPFlags, m.TCPFlags = f, mask
 	case "dl_type", "eth_type":
 		n, err := parseNum(name, val, 0xffff)
 		if err != nil {
@@ -453,7 +485,8 @@ func (p *flowParser) item(it kv) error {
 func isMatchField(name string) bool {
 	switch name {
 	case "in_port", "dl_src", "eth_src", "dl_dst", "eth_dst", "arp_sha", "arp_tha",
-		"dl_vlan", "dl_vlan_pcp", "vlan_tci", "dl_type", "eth_type",
+		"dl_vlan", "dl_vlan_pcp", "vlan_tci", "dl_vlan1", "dl_vlan_pcp1", "vlan_tci1", "dl_type", "eth_type",
+		"nw_frag", "ip_frag", "ipv6_label", "tcp_flags",
 		"nw_src", "nw_dst", "ip_src", "ip_dst", "arp_spa", "arp_tpa", "ipv6_src", "ipv6_dst",
 		"nw_proto", "ip_proto", "arp_op", "nw_tos", "ip_dscp", "nw_ecn", "ip_ecn", "nw_ttl",
 		"tp_src", "tp_dst", "tcp_src", "tcp_dst", "udp_src", "udp_dst", "sctp_src", "sctp_dst",
@@ -572,8 +605,12 @@ func (p *flowParser) checkPrereqs() error {
 			ok, need = ipv4, "ip (dl_type=0x0800)"
 		case "arp_spa", "arp_tpa", "arp_sha", "arp_tha", "arp_op":
 			ok, need = arp, "arp or rarp"
-		case "ipv6_src", "ipv6_dst":
+		case "ipv6_src", "ipv6_dst", "ipv6_label":
 			ok, need = ipv6, "ipv6 (dl_type=0x86dd)"
+		case "nw_frag", "ip_frag":
+			ok, need = ipv4 || ipv6, "ip or ipv6"
+		case "tcp_flags":
+			ok, need = l4(IPProtoTCP), "tcp or tcp6"
 		case "nw_proto", "ip_proto", "nw_tos", "ip_dscp", "nw_ecn", "ip_ecn", "nw_ttl":
 			ok, need = ipv4 || ipv6, "ip or ipv6"
 		case "tp_src", "tp_dst":
@@ -782,4 +819,76 @@ func parseIPv6Masked(name, s string) (v, m [16]byte, err error) {
 		v[i] &= m[i]
 	}
 	return v, m, nil
+}
+
+func vlanIndex(name string) int {
+	if strings.HasSuffix(name, "1") {
+		return 1
+	}
+	return 0
+}
+
+// tcpFlagNames are the names ovs-ofctl uses for TCP flag bits, from bit 0.
+var tcpFlagNames = [12]string{"fin", "syn", "rst", "psh", "ack", "urg", "ece", "cwr", "ns", "[200]", "[400]", "[800]"}
+
+// tcpFlagsMask covers the 12 bits of the TCP flags field.
+const tcpFlagsMask = 0x0fff
+
+func tcpFlagBit(s string) (uint16, bool) {
+	for i, n := range tcpFlagNames {
+		if s == n {
+			return 1 << i, true
+		}
+	}
+	return 0, false
+}
+
+// parseTCPFlags accepts a number (with an optional /mask), flag names
+// joined by "|" (all flags matched), or "+flag-flag..." (only the named
+// flags matched), as ovs-ofctl prints them.
+func parseTCPFlags(name, s string) (v, m uint16, err error) {
+	orig := s
+	bad := func() (uint16, uint16, error) {
+		return 0, 0, perr(ErrFlowValue, "%s: %q is not a valid TCP flags value (a number, fin|syn|..., or +syn-ack...)", name, orig)
+	}
+	if s == "" {
+		return bad()
+	}
+	if s[0] >= '0' && s[0] <= '9' {
+		n, mk, err := parseNumMasked(name, s, tcpFlagsMask)
+		if err != nil {
+			return 0, 0, err
+		}
+		return uint16(n & mk), uint16(mk), nil
+	}
+	if s[0] == '+' || s[0] == '-' {
+		for s != "" {
+			sign := s[0]
+			if sign != '+' && sign != '-' {
+				return bad()
+			}
+			j := 1
+			for j < len(s) && s[j] != '+' && s[j] != '-' {
+				j++
+			}
+			bit, ok := tcpFlagBit(s[1:j])
+			if !ok || m&bit != 0 {
+				return bad()
+			}
+			m |= bit
+			if sign == '+' {
+				v |= bit
+			}
+			s = s[j:]
+		}
+		return v, m, nil
+	}
+	for f := range strings.SplitSeq(s, "|") {
+		bit, ok := tcpFlagBit(f)
+		if !ok {
+			return bad()
+		}
+		v |= bit
+	}
+	return v, tcpFlagsMask, nil
 }

@@ -424,3 +424,87 @@ func TestParseActionErrors(t *testing.T) {
 		}
 	}
 }
+
+// TestFormatKey checks the ofproto/trace "Flow:" form against lines
+// printed by Open vSwitch 3.1 and that ParseMatch reads them back.
+func TestFormatKey(t *testing.T) {
+	lines := []string{
+		"icmp,in_port=1,vlan_tci=0x0000,dl_src=50:54:00:00:00:01,dl_dst=50:54:00:00:00:02,nw_src=10.0.0.1,nw_dst=10.0.0.2,nw_tos=0,nw_ecn=0,nw_ttl=64,nw_frag=no,icmp_type=8,icmp_code=0",
+		"arp,in_port=1,dl_vlan=10,dl_vlan_pcp=0,vlan_tci1=0x0000,dl_src=00:00:00:00:00:00,dl_dst=00:00:00:00:00:00,arp_spa=0.0.0.0,arp_tpa=0.0.0.0,arp_op=1,arp_sha=00:00:00:00:00:00,arp_tha=00:00:00:00:00:00",
+		"in_port=1,vlan_tci=0x0000,dl_src=00:00:00:00:00:00,dl_dst=00:00:00:00:00:00,dl_type=0x88cc",
+		"tcp6,in_port=1,vlan_tci=0x0000,dl_src=00:00:00:00:00:00,dl_dst=00:00:00:00:00:00,ipv6_src=::,ipv6_dst=::,ipv6_label=0x00000,nw_tos=0,nw_ecn=0,nw_ttl=0,nw_frag=no,tp_src=0,tp_dst=0,tcp_flags=0",
+		"tcp,in_port=2,vlan_tci=0x0000,dl_src=00:00:00:00:00:00,dl_dst=00:00:00:00:00:00,nw_src=198.18.0.1,nw_dst=0.0.0.0,nw_tos=4,nw_ecn=0,nw_ttl=3,nw_frag=no,tp_src=0,tp_dst=80,tcp_flags=syn|ack",
+		"tcp,in_port=3,vlan_tci=0x0000,dl_src=00:00:00:00:00:00,dl_dst=00:00:00:00:00:00,nw_src=0.0.0.0,nw_dst=0.0.0.0,nw_tos=0,nw_ecn=0,nw_ttl=0,nw_frag=later",
+		"rarp,in_port=LOCAL,vlan_tci=0x0000,dl_src=00:00:00:00:00:00,dl_dst=00:00:00:00:00:00,arp_spa=0.0.0.0,arp_tpa=0.0.0.0,arp_op=3,arp_sha=00:00:00:00:00:00,arp_tha=00:00:00:00:00:00",
+	}
+	for _, l := range lines {
+		m, err := ParseMatch(l, nil)
+		if err != nil {
+			t.Errorf("ParseMatch(%q): %v", l, err)
+			continue
+		}
+		if got := FormatKey(&m.Key); got != l {
+			t.Errorf("FormatKey\n  %q, want\n  %q", got, l)
+		}
+	}
+	// A hand-built key: 802.1ad outer + 802.1Q inner tag, UDP/IPv6.
+	var k Key
+	k.InPort = 4
+	k.VLAN = [2]VLANHdr{{TPID: EthTypeQinQ, TCI: VLANCFI | 100}, {TPID: EthTypeVLAN, TCI: VLANCFI | 3<<13 | 20}}
+	k.DlType, k.NwProto, k.NwTTL, k.IPv6Label = EthTypeIPv6, IPProtoUDP, 255, 0x12345
+	k.NwSrc = netip.MustParseAddr("2001:db8::1").As16()
+	k.TpSrc, k.TpDst = 53, 5353
+	want := "udp6,in_port=4,dl_vlan=100,dl_vlan_pcp=0,dl_vlan1=20,dl_vlan_pcp1=3,dl_src=00:00:00:00:00:00,dl_dst=00:00:00:00:00:00,ipv6_src=2001:db8::1,ipv6_dst=::,ipv6_label=0x12345,nw_tos=0,nw_ecn=0,nw_ttl=255,nw_frag=no,tp_src=53,tp_dst=5353"
+	if got := FormatKey(&k); got != want {
+		t.Errorf("FormatKey\n  %q, want\n  %q", got, want)
+	}
+	m, err := ParseMatch(want, nil)
+	k.VLAN[0].TPID, k.VLAN[1].TPID = 0, 0 // TPIDs are not part of a match
+	if err != nil || m.Key != k {
+		t.Errorf("ParseMatch(FormatKey(k)) = %+v, %v; want %+v", m.Key, err, k)
+	}
+}
+
+func TestParseExtraFields(t *testing.T) {
+	for _, c := range []struct{ in, want string }{
+		{"tcp,tcp_flags=+syn-ack,actions=1", "tcp,tcp_flags=+syn-ack actions=output:1"},
+		{"tcp,tcp_flags=-ack+syn,actions=1", "tcp,tcp_flags=+syn-ack actions=output:1"},
+		{"tcp6,tcp_flags=fin|rst,actions=1", "tcp6,tcp_flags=fin|rst actions=output:1"},
+		{"tcp,tcp_flags=0x12/0x12,actions=1", "tcp,tcp_flags=+syn+ack actions=output:1"},
+		{"tcp,tcp_flags=0x200,actions=1", "tcp,tcp_flags=[200] actions=output:1"},
+		{"ip,nw_frag=no,actions=1", "ip,nw_frag=no actions=output:1"},
+		{"ip,nw_frag=yes,actions=1", "ip,nw_frag=yes actions=output:1"},
+		{"ipv6,nw_frag=first,actions=1", "ipv6,nw_frag=first actions=output:1"},
+		{"ip,nw_frag=later,actions=1", "ip,nw_frag=later actions=output:1"},
+		{"ip,nw_frag=not_later,actions=1", "ip,nw_frag=not_later actions=output:1"},
+		{"ipv6,ipv6_label=0x12345,actions=1", "ipv6,ipv6_label=0x12345 actions=output:1"},
+		{"ipv6,ipv6_label=0x5/0xf,actions=1", "ipv6,ipv6_label=0x00005/0x0000f actions=output:1"},
+		{"dl_vlan=1,dl_vlan1=2,dl_vlan_pcp1=3,actions=1", "dl_vlan=1,dl_vlan1=2,dl_vlan_pcp1=3 actions=output:1"},
+		{"vlan_tci1=0x0000,actions=1", "vlan_tci1=0x0000 actions=output:1"},
+	} {
+		fm, err := ParseFlow(c.in, nil)
+		if err != nil {
+			t.Errorf("ParseFlow(%q): %v", c.in, err)
+			continue
+		}
+		if got := ruleOf(t, fm).String(); got != c.want {
+			t.Errorf("ParseFlow(%q) prints %q, want %q", c.in, got, c.want)
+		}
+	}
+	for _, c := range []struct{ in, want string }{
+		{"tcp,tcp_flags=syn|bogus,actions=1", `tcp_flags: "syn|bogus" is not a valid TCP flags value`},
+		{"tcp,tcp_flags=+syn+syn,actions=1", `tcp_flags: "+syn+syn" is not a valid TCP flags value`},
+		{"tcp,tcp_flags=0x1000,actions=1", "tcp_flags: 4096 is out of range (0..4095)"},
+		{"udp,tcp_flags=0,actions=1", "tcp_flags: prerequisite not met: the match must also specify tcp or tcp6"},
+		{"ip,nw_frag=maybe,actions=1", `nw_frag: "maybe" is not one of no, yes, first, later, not_later`},
+		{"arp,nw_frag=no,actions=1", "nw_frag: prerequisite not met"},
+		{"ip,ipv6_label=1,actions=1", "ipv6_label: prerequisite not met"},
+		{"ipv6,ipv6_label=0x100000,actions=1", "ipv6_label: 1048576 is out of range (0..1048575)"},
+		{"dl_vlan1=4096,actions=1", "dl_vlan1: 4096 is not a valid VLAN ID"},
+	} {
+		_, err := ParseFlow(c.in, nil)
+		if err == nil || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("ParseFlow(%q) = %v, want %q", c.in, err, c.want)
+		}
+	}
+}

@@ -90,8 +90,16 @@ func (m *Match) appendTo(b *strings.Builder) {
 	if w.InPort != 0 {
 		put("in_port", PortName(k.InPort))
 	}
-	if tm := w.VLAN[0].TCI; tm != 0 {
-		tci := k.VLAN[0].TCI
+	for i := range k.VLAN {
+		tm := w.VLAN[i].TCI
+		if tm == 0 {
+			continue
+		}
+		sfx := ""
+		if i > 0 {
+			sfx = strconv.Itoa(i)
+		}
+		tci := k.VLAN[i].TCI
 		vidMask, pcpMask, cfi := tm&VLANVIDMask, tm&VLANPCPMask, tm&VLANCFI
 		switch {
 		case cfi != 0 && tci&VLANCFI != 0 &&
@@ -99,15 +107,15 @@ func (m *Match) appendTo(b *strings.Builder) {
 			(pcpMask == 0 || pcpMask == VLANPCPMask) &&
 			(vidMask != 0 || pcpMask != 0):
 			if vidMask != 0 {
-				put("dl_vlan", dec(uint64(tci&VLANVIDMask)))
+				put("dl_vlan"+sfx, dec(uint64(tci&VLANVIDMask)))
 			}
 			if pcpMask != 0 {
-				put("dl_vlan_pcp", dec(uint64(tci>>13)))
+				put("dl_vlan_pcp"+sfx, dec(uint64(tci>>13)))
 			}
 		case tm == 0xffff:
-			put("vlan_tci", hex4(tci))
+			put("vlan_tci"+sfx, hex4(tci))
 		default:
-			put("vlan_tci", hex4(tci)+"/"+hex4(tm))
+			put("vlan_tci"+sfx, hex4(tci)+"/"+hex4(tm))
 		}
 	}
 	putMAC := func(name string, v, mk [6]byte) {
@@ -141,6 +149,13 @@ func (m *Match) appendTo(b *strings.Builder) {
 		}
 		putIPv6("ipv6_src", k.NwSrc, w.NwSrc)
 		putIPv6("ipv6_dst", k.NwDst, w.NwDst)
+		switch w.IPv6Label {
+		case 0:
+		case 0xfffff:
+			put("ipv6_label", hex5(k.IPv6Label))
+		default:
+			put("ipv6_label", hex5(k.IPv6Label)+"/"+hex5(w.IPv6Label))
+		}
 	case EthTypeARP, EthTypeRARP:
 		putIPv4("arp_spa", k.NwSrc, w.NwSrc, put)
 		putIPv4("arp_tpa", k.NwDst, w.NwDst, put)
@@ -169,6 +184,23 @@ func (m *Match) appendTo(b *strings.Builder) {
 	if w.NwTTL != 0 {
 		put("nw_ttl", dec(uint64(k.NwTTL)))
 	}
+	switch w.NwFrag & (FragAny | FragLater) {
+	case FragAny | FragLater:
+		switch k.NwFrag & (FragAny | FragLater) {
+		case 0:
+			put("nw_frag", "no")
+		case FragAny:
+			put("nw_frag", "first")
+		case FragAny | FragLater:
+			put("nw_frag", "later")
+		default:
+			put("nw_frag", "<error>")
+		}
+	case FragAny:
+		put("nw_frag", pick(k.NwFrag&FragAny != 0, "yes", "no"))
+	case FragLater:
+		put("nw_frag", pick(k.NwFrag&FragLater != 0, "later", "not_later"))
+	}
 	be16 := func(name string, v, mk uint16) {
 		switch mk {
 		case 0:
@@ -185,6 +217,115 @@ func (m *Match) appendTo(b *strings.Builder) {
 		be16("tp_src", k.TpSrc, w.TpSrc)
 		be16("tp_dst", k.TpDst, w.TpDst)
 	}
+	if (k.DlType == EthTypeIPv4 || k.DlType == EthTypeIPv6) && k.NwProto == IPProtoTCP && w.TCPFlags&tcpFlagsMask != 0 {
+		put("tcp_flags", formatTCPFlags(k.TCPFlags, w.TCPFlags&tcpFlagsMask))
+	}
+}
+
+// formatTCPFlags prints flags as ovs-ofctl does: "syn|ack" (or "0") under
+// a full mask, "+syn-ack" under a partial one.
+func formatTCPFlags(v, m uint16) string {
+	var b strings.Builder
+	if m == tcpFlagsMask {
+		for i, n := range tcpFlagNames {
+			if v&(1<<i) != 0 {
+				if b.Len() > 0 {
+					b.WriteByte('|')
+				}
+				b.WriteString(n)
+			}
+		}
+		if b.Len() == 0 {
+			return "0"
+		}
+		return b.String()
+	}
+	for i, n := range tcpFlagNames {
+		if m&(1<<i) != 0 {
+			if v&(1<<i) != 0 {
+				b.WriteByte('+')
+			} else {
+				b.WriteByte('-')
+			}
+			b.WriteString(n)
+		}
+	}
+	return b.String()
+}
+
+func hex5(v uint32) string {
+	s := strconv.FormatUint(uint64(v), 16)
+	for len(s) < 5 {
+		s = "0" + s
+	}
+	return "0x" + s
+}
+
+// FormatKey prints a packet's flow key the way ofproto/trace prints its
+// "Flow:" line: every field the packet has, including zero values
+// ("icmp,in_port=1,vlan_tci=0x0000,dl_src=...,nw_tos=0,nw_ecn=0,
+// nw_ttl=64,nw_frag=no,icmp_type=8,icmp_code=0"). ParseMatch reads it
+// back to the same key.
+func FormatKey(k *Key) string {
+	m := Match{Key: *k, Mask: PacketMask(k)}
+	m.Normalize()
+	return m.String()
+}
+
+// PacketMask returns the mask of the fields that are meaningful for a
+// packet with key k (like OVS's flow_wildcards_init_for_packet): L2
+// always, L3 for IPv4/IPv6/ARP, L4 unless the packet is a later fragment.
+func PacketMask(k *Key) Key {
+	var w Key
+	if k.InPort != 0 {
+		w.InPort = 0xffffffff
+	}
+	w.VLAN[0].TCI = 0xffff
+	if k.VLAN[0].TCI&VLANCFI != 0 {
+		w.VLAN[1].TCI = 0xffff
+	}
+	w.DlSrc = [6]byte{0xff, 0xff, 0xff, 0xff, 0xff, 0xff}
+	w.DlDst = w.DlSrc
+	w.DlType = 0xffff
+	switch k.DlType {
+	case EthTypeIPv4, EthTypeIPv6:
+		if k.DlType == EthTypeIPv4 {
+			copy(w.NwSrc[:4], []byte{0xff, 0xff, 0xff, 0xff})
+			copy(w.NwDst[:4], []byte{0xff, 0xff, 0xff, 0xff})
+		} else {
+			for i := range w.NwSrc {
+				w.NwSrc[i], w.NwDst[i] = 0xff, 0xff
+			}
+			w.IPv6Label = 0xfffff
+		}
+		w.NwTOS, w.NwTTL, w.NwProto = 0xff, 0xff, 0xff
+		w.NwFrag = FragAny | FragLater
+		if k.NwFrag&FragLater != 0 {
+			break
+		}
+		switch k.NwProto {
+		case IPProtoTCP:
+			w.TCPFlags = tcpFlagsMask
+			fallthrough
+		case IPProtoUDP, IPProtoSCTP:
+			w.TpSrc, w.TpDst = 0xffff, 0xffff
+		case IPProtoICMP:
+			if k.DlType == EthTypeIPv4 {
+				w.TpSrc, w.TpDst = 0xffff, 0xffff
+			}
+		case IPProtoICMPv6:
+			if k.DlType == EthTypeIPv6 {
+				w.TpSrc, w.TpDst = 0xffff, 0xffff
+			}
+		}
+	case EthTypeARP, EthTypeRARP:
+		copy(w.NwSrc[:4], []byte{0xff, 0xff, 0xff, 0xff})
+		copy(w.NwDst[:4], []byte{0xff, 0xff, 0xff, 0xff})
+		w.NwProto = 0xff
+		w.ArpSha = w.DlSrc
+		w.ArpTha = w.DlSrc
+	}
+	return w
 }
 
 func hex4(v uint16) string {
@@ -345,4 +486,11 @@ func (t *Table) DumpFlows(fm *FlowMod, now int64) string {
 		b.WriteByte('\n')
 	}
 	return b.String()
+}
+
+func pick(c bool, a, b string) string {
+	if c {
+		return a
+	}
+	return b
 }

@@ -8,31 +8,31 @@ package flow
 import "encoding/binary"
 
 var (
-	macA = [6]byte{0x02, 0, 0, 0, 0, 0x0a}
-	macB = [6]byte{0x02, 0, 0, 0, 0, 0x0b}
-	macC = [6]byte{0x02, 0, 0, 0, 0, 0x0c}
-	ip4A = [4]byte{198, 18, 0, 1}
-	ip4B = [4]byte{198, 18, 0, 2}
-	ip4C = [4]byte{198, 19, 7, 9}
-	ip6A = [16]byte{0x20, 0x01, 0x0d, 0xb8, 15: 1}
-	ip6B = [16]byte{0x20, 0x01, 0x0d, 0xb8, 15: 2}
-	ip6C = [16]byte{0x20, 0x01, 0x0d, 0xb8, 0xff, 14: 0xab, 15: 0xcd}
+	hwA = [6]byte{0x02, 0, 0, 0, 0, 0x0a}
+	hwB = [6]byte{0x02, 0, 0, 0, 0, 0x0b}
+	hwC = [6]byte{0x02, 0, 0, 0, 0, 0x0c}
+	addr4A = [4]byte{198, 18, 0, 1}
+	addr4B = [4]byte{198, 18, 0, 2}
+	addr4C = [4]byte{198, 19, 7, 9}
+	addr6A = [16]byte{0x20, 0x01, 0x0d, 0xb8, 15: 1}
+	addr6B = [16]byte{0x20, 0x01, 0x0d, 0xb8, 15: 2}
+	addr6C = [16]byte{0x20, 0x01, 0x0d, 0xb8, 0xff, 14: 0xab, 15: 0xcd}
 )
 
-// tag is a VLAN tag as it appears on the wire.
-type tag struct{ tpid, tci uint16 }
+// wireTag is a VLAN wireTag as it appears on the wire.
+type wireTag struct{ tpid, tci uint16 }
 
-func put16(b []byte, v uint16) []byte { return binary.BigEndian.AppendUint16(b, v) }
+func appendBE16(b []byte, v uint16) []byte { return binary.BigEndian.AppendUint16(b, v) }
 
 // ethFrame builds dst, src, the tags, the ethertype and the payload.
-func ethFrame(dst, src [6]byte, tags []tag, typ uint16, payload []byte) []byte {
+func ethFrame(dst, src [6]byte, tags []wireTag, typ uint16, payload []byte) []byte {
 	b := append([]byte{}, dst[:]...)
 	b = append(b, src[:]...)
 	for _, t := range tags {
-		b = put16(b, t.tpid)
-		b = put16(b, t.tci)
+		b = appendBE16(b, t.tpid)
+		b = appendBE16(b, t.tci)
 	}
-	b = put16(b, typ)
+	b = appendBE16(b, typ)
 	return append(b, payload...)
 }
 
@@ -152,7 +152,7 @@ func icmpMsg(typ, code uint8, rest []byte) []byte {
 func pseudo4(src, dst [4]byte, proto uint8, n int) []byte {
 	b := append(append([]byte{}, src[:]...), dst[:]...)
 	b = append(b, 0, proto)
-	return put16(b, uint16(n))
+	return appendBE16(b, uint16(n))
 }
 
 func pseudo6(src, dst [16]byte, next uint8, n int) []byte {
@@ -198,9 +198,9 @@ func icmp6(src, dst [16]byte, typ, code uint8, rest []byte) []byte {
 	return withCsum(pseudo6(src, dst, IPProtoICMPv6, len(s)), s, 2, false)
 }
 
-func v4(a [4]byte) (r [16]byte) { copy(r[:], a[:]); return r }
+func v4in16(a [4]byte) (r [16]byte) { copy(r[:], a[:]); return r }
 
-func cat(bs ...[]byte) []byte {
+func joinBytes(bs ...[]byte) []byte {
 	var r []byte
 	for _, b := range bs {
 		r = append(r, b...)

@@ -165,7 +165,7 @@ type Rule struct {
 	modified int64        // unix ns of the last change of actions
 	seq      uint64       // insertion order, ties between equal priorities
 	sub      *ruleSubtable
-	removed  bool
+	removed  atomic.Bool
 }
 
 // Actions returns the rule's current action list (nil or empty = drop).
@@ -219,9 +219,9 @@ func (r *Rule) Created() int64 { return r.created }
 // Modified returns when the rule's actions last changed (unix ns).
 func (r *Rule) Modified() int64 { return r.modified }
 
-// Removed reports whether the rule has left its table (deleted, replaced
-// by a delete+add, or expired).
-func (r *Rule) Removed() bool { return r.removed }
+// Removed reports whether the rule has left its table (deleted or
+// expired). Safe for concurrent use.
+func (r *Rule) Removed() bool { return r.removed.Load() }
 
 // better reports whether a wins over b in a lookup.
 func (a *Rule) better(b *Rule) bool {
@@ -437,7 +437,7 @@ func (t *Table) remove(r *Rule) {
 	ot.n--
 	t.n--
 	delete(t.timed, r)
-	r.removed = true
+	r.removed.Store(true)
 }
 
 // selects reports whether rule r is chosen by a delete/modify/dump

@@ -450,3 +450,39 @@ func TestNeighRoute(t *testing.T) {
 	}
 	udpExchange(t, a, b, "198.19.9.9")
 }
+
+func TestMove(t *testing.T) {
+	l := New(t)
+	a, err := l.NS("a")
+	if err != nil {
+		t.Fatal(err)
+	}
+	r0, r1 := l.Name("m0"), l.Name("m1")
+	if err := l.Root().Veth(r0, l.Root(), r1); err != nil {
+		t.Fatal(err)
+	}
+	if err := l.Root().Move(r1, a); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := a.Link(r1); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := l.Root().Link(r1); err == nil {
+		t.Fatal("link still in the root namespace")
+	}
+	if err := a.Veth("q0", a, "q1"); err != nil {
+		t.Fatal(err)
+	}
+	if err := a.Move("q0", l.Root()); !errors.Is(err, ErrName) {
+		t.Fatalf("unprefixed link into root: %v", err)
+	}
+	// Close removes the root end too.
+	if err := l.Close(); err != nil {
+		t.Fatal(err)
+	}
+	root, _ := Root()
+	defer root.Close()
+	if _, err := root.Link(r0); err == nil {
+		t.Fatal("root veth end survived Close")
+	}
+}

@@ -363,3 +363,19 @@ func (n *NS) AddRoute(name, dst, gw string) error {
 	}
 	return nil
 }
+
+// Move moves the named link from n into the namespace to. Links moved
+// into the root namespace must carry the "xvs" prefix.
+func (n *NS) Move(name string, to *NS) error {
+	if err := to.checkRootName(name); err != nil {
+		return err
+	}
+	l, err := n.Link(name)
+	if err != nil {
+		return err
+	}
+	if err := n.nl.LinkSetNsFd(l, int(to.handle)); err != nil {
+		return fmt.Errorf("lab: move %s from %s to %s: %w", name, n, to, err)
+	}
+	return nil
+}

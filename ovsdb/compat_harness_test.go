@@ -221,8 +221,14 @@ func run(tb testing.TB, timeout time.Duration, name string, args ...string) runR
 func vsctl(tb testing.TB, sock string, args ...string) runResult {
 	tb.Helper()
 	bin := requireTool(tb, "ovs-vsctl")
-	full := append([]string{"--db=" + remote(sock), "--no-wait", "--timeout=10", "-vsyslog:off"}, args...)
-	return run(tb, 15*time.Second, bin, full...)
+	full := append([]string{"--db=" + remote(sock), "--no-wait", "--timeout=5", "-vsyslog:off"}, args...)
+	r := run(tb, 10*time.Second, bin, full...)
+	if strings.Contains(r.stderr, "(Alarm clock)") || r.code == -1 {
+		// A server that does not answer would make every later step
+		// wait as long: stop here.
+		tb.Fatalf("ovs-vsctl %s: no answer within 5 s: %s", strings.Join(args, " "), r.stderr)
+	}
+	return r
 }
 
 // remote turns a unix socket path into an OVSDB remote; a remote such

@@ -57,3 +57,19 @@ func startXVS(tb testing.TB) *instance {
 	}
 	return in
 }
+
+// xvsParseSchema runs our schema parser.
+func xvsParseSchema(tb testing.TB, data []byte) error {
+	_, err := ovsdb.ParseSchema(data)
+	return err
+}
+
+// xvsBuiltinSchemaIsOurs checks only that a schema is embedded; that it
+// is this directory's file is checked through get-schema in
+// TestClientOvsdbClientInfo.
+func xvsBuiltinSchemaIsOurs(tb testing.TB) error {
+	if ovsdb.BuiltinSchema() == nil {
+		return fmt.Errorf("BuiltinSchema() = nil")
+	}
+	return nil
+}

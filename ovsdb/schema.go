@@ -181,6 +181,16 @@ func schemaFromJSON(raw map[string]any) (*Schema, error) {
 		s.TableNames = append(s.TableNames, tname)
 	}
 	sort.Strings(s.TableNames)
+	// RFC 7047: when no table is marked isRoot, every table is a root.
+	anyRoot := false
+	for _, t := range s.Tables {
+		anyRoot = anyRoot || t.IsRoot
+	}
+	if !anyRoot {
+		for _, t := range s.Tables {
+			t.IsRoot = true
+		}
+	}
 	// Cross-table checks: refTable names.
 	for _, t := range s.Tables {
 		for _, c := range t.Columns {

@@ -52,6 +52,7 @@ type txn struct {
 	created  map[string]bool
 	comments []string
 	delta    map[UUID]int
+	noRetry  bool // a wait that is not satisfied fails now
 	deltaTbl map[UUID]*tableData
 }
 
@@ -958,7 +959,11 @@ func (tx *txn) opWait(op map[string]any) (any, error) {
 	if equal == (until == "==") {
 		return map[string]any{}, nil
 	}
-	if timeout > 0 {
+	if timeout < 0 && !tx.noRetry {
+		// No timeout: wait for as long as it takes.
+		return nil, &waitRetry{deadline: time.Now().Add(100 * 365 * 24 * time.Hour)}
+	}
+	if timeout > 0 && !tx.noRetry {
 		return nil, &waitRetry{deadline: time.Now().Add(time.Duration(timeout) * time.Millisecond)}
 	}
 	return nil, errorf(tagTimedOut, "\"where\" clause test failed")

@@ -44,8 +44,9 @@ const (
 )
 
 // AFPacket is an AF_PACKET socket bound to one interface: a TPACKET_V3
-// RX ring and sendmmsg TX. It implements datapath.Device. It does not
-// see the frames it sends (PACKET_IGNORE_OUTGOING).
+// RX ring and sendmmsg TX. It implements datapath.Device. It puts the
+// interface in promiscuous mode while open, and does not see frames
+// leaving the interface (its own or the host's: PACKET_IGNORE_OUTGOING).
 type AFPacket struct {
 	name     string
 	reason   string
@@ -160,6 +161,12 @@ func (a *AFPacket) setup(cfg AFPacketConfig, tov int) error {
 	if err := unix.Bind(fd, &unix.SockaddrLinklayer{Protocol: be16(unix.ETH_P_ALL), Ifindex: a.ifindex}); err != nil {
 		return fmt.Errorf("bind: %w", err)
 	}
+	// A switch port sees every frame: promiscuous while the socket is
+	// open (the kernel drops the membership when it closes).
+	mreq := unix.PacketMreq{Ifindex: int32(a.ifindex), Type: unix.PACKET_MR_PROMISC}
+	if err := unix.SetsockoptPacketMreq(fd, unix.SOL_PACKET, unix.PACKET_ADD_MEMBERSHIP, &mreq); err != nil {
+		return fmt.Errorf("promiscuous mode: %w", err)
+	}
 	return nil
 }
 
@@ -176,8 +183,14 @@ func (a *AFPacket) Name() string { return a.name }
 // Reason returns why the port uses AF_PACKET (as given in the config).
 func (a *AFPacket) Reason() string { return a.reason }
 
-// Fd returns the socket (readable when the RX ring has a block ready).
-func (a *AFPacket) Fd() int { return a.fd }
+// Fd returns the socket (readable when the RX ring has a block ready), or
+// -1 once the device is closed.
+func (a *AFPacket) Fd() int {
+	if a.closed.Load() {
+		return -1
+	}
+	return a.fd
+}
 
 // Ifindex returns the interface index.
 func (a *AFPacket) Ifindex() int { return a.ifindex }

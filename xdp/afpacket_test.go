@@ -134,6 +134,9 @@ func TestAFPacketForward(t *testing.T) {
 	if tp.pa.Reason() != "test: no XDP" || tp.pa.MTU() != 1500 || tp.pa.MaxFrame() != 1518 {
 		t.Fatalf("reason %q mtu %d max %d", tp.pa.Reason(), tp.pa.MTU(), tp.pa.MaxFrame())
 	}
+	if lk, err := tp.dp.Link("pa"); err != nil || lk.Attrs().Promisc == 0 {
+		t.Fatalf("pa not promiscuous while open: %v", err)
+	}
 	type frame struct {
 		size int
 		tcis []uint16
@@ -351,6 +354,12 @@ func TestAFPacketAllocs(t *testing.T) {
 func TestAFPacketRingFull(t *testing.T) {
 	tp := newAFPTopo(t)
 	tp.pa.Close()
+	if tp.pa.Fd() != -1 {
+		t.Fatal("Fd after Close")
+	}
+	if lk, err := tp.dp.Link("pa"); err != nil || lk.Attrs().Promisc != 0 {
+		t.Fatalf("pa still promiscuous after Close: %v", err)
+	}
 	var small *AFPacket
 	if err := tp.dp.Do(func() (err error) {
 		small, err = NewAFPacket("pa", AFPacketConfig{BlockSize: 4096, BlockCount: 2, RetireTimeout: time.Millisecond})

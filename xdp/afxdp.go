@@ -6,6 +6,7 @@ import (
 	"net"
 	"sync"
 	"sync/atomic"
+	"time"
 	"unsafe"
 
 	"github.com/cilium/ebpf"
@@ -29,6 +30,16 @@ const vlanEthLen = 18
 // ErrMTU is returned by Open when the interface MTU does not fit in an
 // AF_XDP frame.
 var ErrMTU = errors.New("xdp: MTU too large for AF_XDP frames")
+
+// Bind retries while a just-closed socket still holds the queue.
+const (
+	bindRetries    = 50
+	bindRetryDelay = 20 * time.Millisecond
+)
+
+// ErrModeMismatch is returned when a socket would share a UMEM bound in
+// the other copy/zero-copy mode (sharing sockets inherit the mode).
+var ErrModeMismatch = errors.New("xdp: mode mismatch")
 
 // Config configures a Port. The zero value is a best-effort, one-queue port
 // with a private UMEM.
@@ -184,12 +195,20 @@ func (p *Port) Mode() Mode { return p.mode }
 // Sockets returns the per-queue sockets (index = rx queue).
 func (p *Port) Sockets() []*Socket { return p.socks }
 
-// Fd returns queue 0's socket descriptor, for poll(2).
-func (p *Port) Fd() int { return p.socks[0].fd }
+// Fd returns queue 0's socket descriptor, for poll(2) (-1 once closed).
+func (p *Port) Fd() int {
+	if len(p.socks) == 0 {
+		return -1
+	}
+	return p.socks[0].fd
+}
 
 // Recv receives from the port's queues round-robin (see Socket.Recv).
 func (p *Port) Recv(pkts []*flow.Packet) (int, error) {
-	if len(p.socks) == 1 {
+	switch len(p.socks) {
+	case 0:
+		return 0, net.ErrClosed
+	case 1:
 		return p.socks[0].Recv(pkts)
 	}
 	total := 0
@@ -205,8 +224,17 @@ func (p *Port) Recv(pkts []*flow.Packet) (int, error) {
 	return total, nil
 }
 
-// Send transmits on queue 0's socket (see Socket.Send).
-func (p *Port) Send(pkts []*flow.Packet) int { return p.socks[0].Send(pkts) }
+// Send transmits on queue 0's socket (see Socket.Send). After Close it
+// frees the packets.
+func (p *Port) Send(pkts []*flow.Packet) int {
+	if len(p.socks) == 0 {
+		for _, pk := range pkts {
+			pk.Free()
+		}
+		return 0
+	}
+	return p.socks[0].Send(pkts)
+}
 
 // Stats sums the counters of all queues.
 func (p *Port) Stats() datapath.DeviceStats {
@@ -315,12 +343,19 @@ func newSocket(ifname string, ifindex, queue int, u *UMEM, ringSize uint32, bind
 		s.Close()
 		return nil, fmt.Errorf("xdp: %s queue %d: %s: %w", ifname, queue, what, err)
 	}
-	slot, shareFd, err := u.attach(s)
+	slot, shareFd, inherited, err := u.attach(s)
 	if err != nil {
 		unix.Close(fd)
 		return nil, err
 	}
 	s.slot = slot
+	if shareFd >= 0 {
+		const modeFlags = unix.XDP_COPY | unix.XDP_ZEROCOPY
+		if inherited&modeFlags != bindFlags&modeFlags {
+			return fail("share UMEM", fmt.Errorf("%w: UMEM is bound in the other copy/zero-copy mode", ErrModeMismatch))
+		}
+		s.wakeup = inherited&unix.XDP_USE_NEED_WAKEUP != 0
+	}
 	if shareFd < 0 {
 		reg := unix.XDPUmemReg{
 			Addr: uint64(uintptr(unsafe.Pointer(&u.mem[0]))),
@@ -367,11 +402,20 @@ func newSocket(ifname string, ifindex, queue int, u *UMEM, ringSize uint32, bind
 		sa.Flags = unix.XDP_SHARED_UMEM
 		sa.SharedUmemFD = uint32(shareFd)
 	}
-	if err := unix.Bind(fd, sa); err != nil {
-		return fail("bind", err)
+	// The kernel releases a closed socket's hold on its queue from a work
+	// queue, so a queue closed a moment ago may still be busy.
+	for try := 0; ; try++ {
+		err := unix.Bind(fd, sa)
+		if err == nil {
+			break
+		}
+		if err != unix.EBUSY || try == bindRetries {
+			return fail("bind", err)
+		}
+		time.Sleep(bindRetryDelay)
 	}
 	if shareFd < 0 {
-		u.registered(fd)
+		u.registered(fd, bindFlags)
 	}
 	s.refill()
 	return s, nil

@@ -203,13 +203,27 @@ func exchange(t *testing.T, src, dst *rawSock, dir string) {
 // TestForwardAllSizes forwards every frame size 60-1518 in both directions
 // between two veth ports, in each XDP mode veth offers, and checks that
 // the program is detached on Close.
+//
+// With a shared UMEM frames move by descriptor; with a private UMEM per
+// port ("copy") Send must copy every frame.
 func TestForwardAllSizes(t *testing.T) {
-	for _, mode := range []Mode{ModeNative, ModeGeneric} {
-		t.Run(mode.String(), func(t *testing.T) {
+	for _, c := range []struct {
+		mode   Mode
+		shared bool
+	}{{ModeNative, true}, {ModeGeneric, true}, {ModeNative, false}} {
+		mode := c.mode
+		name := mode.String()
+		if !c.shared {
+			name += "/copy"
+		}
+		t.Run(name, func(t *testing.T) {
 			_, tp := newTopo(t, 1504) // 1518-byte untagged frames
-			u, err := NewUMEM(UMEMConfig{})
-			if err != nil {
-				t.Fatal(err)
+			var u *UMEM
+			if c.shared {
+				var err error
+				if u, err = NewUMEM(UMEMConfig{}); err != nil {
+					t.Fatal(err)
+				}
 			}
 			a, b := openPair(t, tp, mode, u)
 			if a.Mode() != mode || b.Mode() != mode {
@@ -235,11 +249,12 @@ func TestForwardAllSizes(t *testing.T) {
 			sa, sb := a.Sockets()[0].ExtStats(), b.Sockets()[0].ExtStats()
 			t.Logf("dA: %+v", sa)
 			t.Logf("dB: %+v", sb)
-			if sa.Copies+sb.Copies != 0 {
-				t.Errorf("shared UMEM forwarding copied %d frames", sa.Copies+sb.Copies)
+			copies, moved := sa.Copies+sb.Copies, sa.ZeroCopySends+sb.ZeroCopySends
+			if c.shared && (copies != 0 || moved < 2*1459) {
+				t.Errorf("shared UMEM: %d copies, %d descriptor moves; want 0 and >= %d", copies, moved, 2*1459)
 			}
-			if sa.ZeroCopySends+sb.ZeroCopySends < 2*1459 {
-				t.Errorf("descriptor-moving sends = %d, want >= %d", sa.ZeroCopySends+sb.ZeroCopySends, 2*1459)
+			if !c.shared && (moved != 0 || copies < 2*1459) {
+				t.Errorf("private UMEMs: %d copies, %d descriptor moves; want >= %d and 0", copies, moved, 2*1459)
 			}
 			if err := a.Close(); err != nil {
 				t.Error(err)
@@ -251,6 +266,9 @@ func TestForwardAllSizes(t *testing.T) {
 				if got := xdpAttached(t, tp.dut, ifn); got != "" {
 					t.Errorf("%s still has %s XDP after Close", ifn, got)
 				}
+			}
+			if u == nil {
+				return
 			}
 			acc := u.Accounting()
 			if acc.Free != acc.Total || acc.BadFrees != 0 {
@@ -291,6 +309,36 @@ func TestModes(t *testing.T) {
 	}
 	if got := xdpAttached(t, tp.dut, "dA"); got != "" {
 		t.Errorf("XDP left on dA after Close: %s", got)
+	}
+
+	// Sockets sharing a UMEM inherit its copy mode: a zero-copy request is
+	// refused, best-effort settles on native.
+	u, err := NewUMEM(UMEMConfig{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer u.Close()
+	err = inNS(tp.dut, func() error {
+		a, err := Open("dA", Config{Mode: ModeGeneric, UMEM: u})
+		if err != nil {
+			return err
+		}
+		defer a.Close()
+		if _, err := Open("dB", Config{Mode: ModeNativeZeroCopy, UMEM: u}); !errors.Is(err, ErrModeMismatch) {
+			return fmt.Errorf("zero-copy socket on a copy-mode UMEM: want ErrModeMismatch, got %v", err)
+		}
+		b, err := Open("dB", Config{UMEM: u})
+		if err != nil {
+			return err
+		}
+		defer b.Close()
+		if b.Mode() != ModeNative {
+			return fmt.Errorf("best-effort on a shared copy-mode UMEM got %s", b.Mode())
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
 	}
 }
 
@@ -392,6 +440,9 @@ func TestFrameAccounting(t *testing.T) {
 	if acc.TX != 0 {
 		t.Errorf("%d frames still awaiting tx completion", acc.TX)
 	}
+	if err := u.checkFreeList(); err != nil {
+		t.Error(err)
+	}
 	if sa.RxPackets+sb.RxPackets == 0 {
 		t.Fatal("no traffic reached the ports")
 	}
@@ -413,6 +464,9 @@ func TestFrameAccounting(t *testing.T) {
 	acc = u.Accounting()
 	if acc.Free != acc.Total {
 		t.Errorf("after close: %v", acc)
+	}
+	if err := u.checkFreeList(); err != nil {
+		t.Error(err)
 	}
 	if err := u.Close(); err != nil {
 		t.Error(err)
@@ -456,5 +510,84 @@ func TestRecvSendAllocs(t *testing.T) {
 	}
 	if got < 150 {
 		t.Errorf("only %d of 201 frames forwarded", got)
+	}
+}
+
+// TestMultiQueue serves two rx queues per port (n_rxq=2) and checks that
+// IPv4/UDP flows spread by the sender's queue hash are all forwarded,
+// through both sockets.
+func TestMultiQueue(t *testing.T) {
+	l := newLab(t)
+	tp := topo{h1: l.ns("h1"), dut: l.ns("dut"), h2: l.ns("h2")}
+	for _, p := range [][4]string{{tp.h1, "a0", tp.dut, "dA"}, {tp.dut, "dB", tp.h2, "b0"}} {
+		need(t, run("ip", "link", "add", p[1], "netns", p[0], "numtxqueues", "2", "numrxqueues", "2", "type", "veth",
+			"peer", "name", p[3], "netns", p[2], "numtxqueues", "2", "numrxqueues", "2"), "veth")
+		for _, e := range [][2]string{{p[0], p[1]}, {p[2], p[3]}} {
+			need(t, run("ip", "-n", e[0], "link", "set", e[1], "up"), "up")
+			run("ip", "netns", "exec", e[0], "sysctl", "-qw", "net.ipv6.conf."+e[1]+".disable_ipv6=1")
+		}
+	}
+	u, err := NewUMEM(UMEMConfig{Frames: 16384})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer u.Close()
+	var a, b *Port
+	err = inNS(tp.dut, func() error {
+		var err error
+		if a, err = Open("dA", Config{Mode: ModeNative, Queues: 2, UMEM: u, RingSize: 1024}); err != nil {
+			return err
+		}
+		b, err = Open("dB", Config{Mode: ModeNative, Queues: 2, UMEM: u, RingSize: 1024})
+		return err
+	})
+	need(t, err, "open 2-queue ports")
+	defer a.Close()
+	defer b.Close()
+	if len(a.Sockets()) != 2 || a.Sockets()[1].Queue() != 1 {
+		t.Fatalf("want 2 sockets, got %d", len(a.Sockets()))
+	}
+	var ra *rawSock
+	err = inNS(tp.h1, func() error {
+		fd, err := unix.Socket(unix.AF_PACKET, unix.SOCK_RAW|unix.SOCK_CLOEXEC, 0)
+		if err != nil {
+			return err
+		}
+		ifi, err := interfaceByName("a0")
+		if err != nil {
+			return err
+		}
+		ra = &rawSock{fd: fd}
+		return unix.Bind(fd, &unix.SockaddrLinklayer{Ifindex: ifi.Index})
+	})
+	need(t, err, "raw socket")
+	defer ra.Close()
+	stop := make(chan struct{})
+	wg := forwarder(a, b, stop, nil)
+	const flows = 64
+	for i := 0; i < flows; i++ {
+		f := make([]byte, 60)
+		copy(f, []byte{0x02, 0, 0, 0, 0, 2, 0x02, 0, 0, 0, 0, 1, 0x08, 0x00, 0x45, 0, 0, 46, 0, 0, 0, 0, 64, 17})
+		copy(f[26:], []byte{198, 18, 0, 1, 198, 18, 1, 2})
+		binary.BigEndian.PutUint16(f[34:], uint16(1000+i*7919))
+		binary.BigEndian.PutUint16(f[36:], 9)
+		binary.BigEndian.PutUint16(f[38:], 26)
+		if _, err := unix.Write(ra.fd, f); err != nil {
+			t.Fatal(err)
+		}
+	}
+	deadline := time.Now().Add(2 * time.Second)
+	for time.Now().Before(deadline) && b.Stats().TxPackets < flows {
+		time.Sleep(10 * time.Millisecond)
+	}
+	close(stop)
+	wg.Wait()
+	q0, q1 := a.Sockets()[0].Stats().RxPackets, a.Sockets()[1].Stats().RxPackets
+	t.Logf("rx queue 0: %d frames, queue 1: %d frames", q0, q1)
+	if q0+q1 != flows || b.Stats().TxPackets != flows {
+		t.Errorf("received %d+%d, sent %d; want %d", q0, q1, b.Stats().TxPackets, flows)
+	}
+	if q0 == 0 || q1 == 0 {
+		t.Errorf("one queue got nothing (%d/%d): the sender hash did not spread the flows", q0, q1)
 	}
 }

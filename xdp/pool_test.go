@@ -201,3 +201,18 @@ func TestHeapPoolConcurrent(t *testing.T) {
 		t.Fatalf("%d packets left of %d", n, count)
 	}
 }
+
+func BenchmarkHeapPoolGetFree(b *testing.B) {
+	p, _ := NewHeapPool(256, 1518)
+	var batch [32]*flow.Packet
+	b.ReportAllocs()
+	for b.Loop() {
+		for i := range batch {
+			batch[i] = p.Get()
+		}
+		for _, pk := range batch {
+			pk.Free()
+		}
+	}
+	b.ReportMetric(float64(b.N*len(batch))/b.Elapsed().Seconds()/1e6, "Mops")
+}

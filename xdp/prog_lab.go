@@ -131,7 +131,7 @@ func AttachRedirect(ifindex, toIfindex int, m Mode) (*Attached, error) {
 // recycled page-pool frames and transmits each with XDP_TX out of the
 // given interface. For IPv4/UDP frames the program rewrites the UDP
 // source port to base + (n mod flows) so that successive frames belong
-// to flows different flows (the UDP checksum must be 0).
+// to different flows (the UDP checksum must be 0).
 type Generator struct {
 	prog  *ebpf.Program
 	state *ebpf.Map

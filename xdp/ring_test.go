@@ -1,6 +1,7 @@
 package xdp
 
 import (
+	"fmt"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -129,6 +130,9 @@ func TestUMEMAllocFree(t *testing.T) {
 	if a.Free != 8 || a.User != 8 || a.Sum() != 16 {
 		t.Fatalf("accounting %v", a)
 	}
+	if err := u.checkFreeList(); err != nil {
+		t.Fatal(err)
+	}
 	seen := map[uint64]bool{}
 	for _, r := range ps {
 		if seen[r.h] {
@@ -149,3 +153,13 @@ func TestUMEMAllocFree(t *testing.T) {
 }
 
 type packetRef struct{ h uint64 }
+
+func ExampleParseMode() {
+	m, err := ParseMode("native-with-zerocopy")
+	fmt.Println(m, err)
+	_, err = ParseMode("turbo")
+	fmt.Println(err)
+	// Output:
+	// native-with-zerocopy <nil>
+	// xdp: unknown xdp-mode "turbo"
+}

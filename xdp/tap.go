@@ -16,7 +16,9 @@ package xdp
 //     datapath sees tagged frames exactly as on the wire (as OVS does).
 //
 // Buffers: both devices receive into a HeapPool (their own, or one shared
-// by the poller) at Off = flow.Headroom. Received packets belong to the
+// by the poller) at Off = flow.Headroom. A HeapPool is bounded, allocated
+// once and lock-free safe for concurrent Get/Free, so a packet may be
+// freed by any goroutine. Received packets belong to the
 // caller; Send takes ownership of every packet and frees it (to its own
 // pool, whichever that is) once the kernel has copied it, so no buffer is
 // held across calls.
@@ -206,8 +208,14 @@ func (t *Tap) configure(cfg TapConfig) error {
 // Name returns the interface name.
 func (t *Tap) Name() string { return t.name }
 
-// Fd returns the TAP file descriptor (readable when Recv has frames).
-func (t *Tap) Fd() int { return t.fd }
+// Fd returns the TAP file descriptor (readable when Recv has frames), or
+// -1 once the device is closed.
+func (t *Tap) Fd() int {
+	if t.closed.Load() {
+		return -1
+	}
+	return t.fd
+}
 
 // Ifindex returns the interface index.
 func (t *Tap) Ifindex() int { return t.ifindex }

@@ -61,11 +61,14 @@ type UMEM struct {
 	state []uint8       // per frame: stFree/stUser/stFill/stTx
 	owner []uint8       // per frame: socket slot for stFill/stTx
 
-	mu      sync.Mutex // protects regFd, sockets, closed (control path only)
-	regFd   int        // socket the UMEM is registered on (-1: none yet)
-	sockets [maxSockets]*Socket
-	nsock   int
-	closed  bool
+	mu    sync.Mutex // protects regFd, regFlags, sockets, closed (control path only)
+	regFd int        // socket the UMEM is registered on (-1: none yet)
+	// regFlags are the bind flags of the registering socket; sockets that
+	// share the UMEM inherit them (copy/zero-copy, need_wakeup).
+	regFlags uint16
+	sockets  [maxSockets]*Socket
+	nsock    int
+	closed   bool
 
 	badFree atomic.Uint64
 }
@@ -212,13 +215,14 @@ func (u *UMEM) Accounting() Accounting {
 	return a
 }
 
-// attach registers s with the UMEM and returns its slot and the fd to share
-// (-1 when s is the first socket and must register the UMEM itself).
-func (u *UMEM) attach(s *Socket) (slot int, shareFd int, err error) {
+// attach registers s with the UMEM and returns its slot, the fd to share
+// (-1 when s is the first socket and must register the UMEM itself) and
+// the bind flags the sharing socket inherits.
+func (u *UMEM) attach(s *Socket) (slot int, shareFd int, flags uint16, err error) {
 	u.mu.Lock()
 	defer u.mu.Unlock()
 	if u.closed {
-		return 0, 0, errors.New("xdp: UMEM is closed")
+		return 0, 0, 0, errors.New("xdp: UMEM is closed")
 	}
 	slot = -1
 	for i := 0; i < u.nsock; i++ {
@@ -229,19 +233,19 @@ func (u *UMEM) attach(s *Socket) (slot int, shareFd int, err error) {
 	}
 	if slot < 0 {
 		if u.nsock == maxSockets {
-			return 0, 0, fmt.Errorf("xdp: more than %d sockets on one UMEM", maxSockets)
+			return 0, 0, 0, fmt.Errorf("xdp: more than %d sockets on one UMEM", maxSockets)
 		}
 		slot = u.nsock
 		u.nsock++
 	}
 	u.sockets[slot] = s
-	return slot, u.regFd, nil
+	return slot, u.regFd, u.regFlags, nil
 }
 
-// registered records the fd the UMEM was registered on.
-func (u *UMEM) registered(fd int) {
+// registered records the fd the UMEM was registered on and its bind flags.
+func (u *UMEM) registered(fd int, flags uint16) {
 	u.mu.Lock()
-	u.regFd = fd
+	u.regFd, u.regFlags = fd, flags
 	u.mu.Unlock()
 }
 
@@ -285,4 +289,29 @@ func (u *UMEM) Close() error {
 	}
 	u.closed = true
 	return unix.Munmap(u.mem)
+}
+
+// checkFreeList verifies that the free list holds exactly the frames in
+// state free, each once (for tests; O(frames)).
+func (u *UMEM) checkFreeList() error {
+	seen := make([]bool, u.frames)
+	for _, addr := range u.free {
+		fi := addr >> u.shift
+		if addr&uint64(u.frameSize-1) != 0 || fi >= uint64(u.frames) {
+			return fmt.Errorf("xdp: bad address %#x on the free list", addr)
+		}
+		if seen[fi] {
+			return fmt.Errorf("xdp: frame %d twice on the free list", fi)
+		}
+		seen[fi] = true
+		if u.state[fi] != stFree {
+			return fmt.Errorf("xdp: frame %d on the free list in state %d", fi, u.state[fi])
+		}
+	}
+	for fi, st := range u.state {
+		if st == stFree && !seen[fi] {
+			return fmt.Errorf("xdp: free frame %d missing from the free list", fi)
+		}
+	}
+	return nil
 }

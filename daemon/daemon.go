@@ -1,0 +1,251 @@
+package daemon
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"strconv"
+	"sync"
+	"time"
+
+	"xvs/bond"
+	"xvs/datapath"
+	"xvs/ovsdb"
+	"xvs/ovsdb/unixctl"
+	"xvs/xdp"
+)
+
+// Version is xvs's version, reported in Open_vSwitch:ovs_version as the
+// OVS release whose behaviour and schema xvs follows.
+const (
+	Version    = "0.1.0"
+	OVSVersion = "3.1.0"
+)
+
+// Config is the daemon's configuration (from cmd/xvsd flags).
+type Config struct {
+	DB      string        // database file; created with Schema when missing
+	Schema  *ovsdb.Schema // nil: the built-in Open_vSwitch schema
+	Remotes []string      // punix:PATH, ptcp:PORT[:IP]
+	Unixctl string        // management socket path
+	Pidfile string
+	Log     *slog.Logger
+	// Pollers is the number of fast-path goroutines (default 1). Each is
+	// locked to an OS thread; CPUs pins them (CPUs[i] for poller i).
+	Pollers int
+	CPUs    []int
+}
+
+// Daemon runs the datapath from its database.
+//
+// Concurrency: one goroutine (loop) owns reconciliation and all maps
+// below; the OVSDB server and unixctl handlers run on their own
+// goroutines and reach the datapath through its own locking, or the loop
+// through d.mu for the few maps appctl reads.
+type Daemon struct {
+	cfg  Config
+	log  *slog.Logger
+	db   *ovsdb.Database
+	srv  *ovsdb.Server
+	ctl  *unixctl.Server
+	dp   *datapath.Datapath
+	umem *xdp.UMEM
+
+	kick chan struct{}
+	exit chan struct{}
+
+	mu      sync.Mutex // protects ifaces, bonds, bridges (read by appctl)
+	ifaces  map[string]*ifaceState
+	bonds   map[string]*bondState // by port name
+	bridges map[string]*wantBridge
+	cfgSeen int64
+
+	written map[ovsdb.UUID]map[string]string // last write-back per row (JSON text per column)
+}
+
+// New opens the database and prepares the datapath; Run starts serving.
+func New(cfg Config) (*Daemon, error) {
+	if cfg.Log == nil {
+		cfg.Log = slog.Default()
+	}
+	if cfg.Schema == nil {
+		cfg.Schema = ovsdb.BuiltinSchema()
+	}
+	if cfg.Pollers <= 0 {
+		cfg.Pollers = 1
+	}
+	db, err := ovsdb.Open(cfg.DB, cfg.Schema)
+	if err != nil {
+		return nil, fmt.Errorf("opening database %s: %w", cfg.DB, err)
+	}
+	d := &Daemon{
+		cfg: cfg, log: cfg.Log, db: db,
+		dp:      datapath.New(datapath.Config{}),
+		kick:    make(chan struct{}, 1),
+		exit:    make(chan struct{}),
+		ifaces:  map[string]*ifaceState{},
+		bonds:   map[string]*bondState{},
+		bridges: map[string]*wantBridge{},
+		written: map[ovsdb.UUID]map[string]string{},
+	}
+	return d, nil
+}
+
+// Datapath exposes the running datapath (tests, benchmarks).
+func (d *Daemon) Datapath() *datapath.Datapath { return d.dp }
+
+// Database exposes the database.
+func (d *Daemon) Database() *ovsdb.Database { return d.db }
+
+// Run serves until ctx is cancelled or `ovs-appctl exit` is called, then
+// shuts down cleanly: XDP programs detached, TAP devices removed, the
+// database closed.
+func (d *Daemon) Run(ctx context.Context) error {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	if err := d.initRoot(); err != nil {
+		return err
+	}
+	d.srv = ovsdb.NewServer(d.db)
+	for _, r := range d.cfg.Remotes {
+		if err := d.srv.Listen(r); err != nil {
+			d.shutdown()
+			return fmt.Errorf("listening on %s: %w", r, err)
+		}
+	}
+	d.ctl = unixctl.New()
+	d.ctl.SetVersion(fmt.Sprintf("xvsd (xvs) %s, Open vSwitch %s compatible", Version, OVSVersion))
+	d.ctl.OnExit(func() {
+		select {
+		case <-d.exit:
+		default:
+			close(d.exit)
+		}
+	})
+	d.registerCommands()
+	if d.cfg.Unixctl != "" {
+		if err := d.ctl.Listen(d.cfg.Unixctl); err != nil {
+			d.shutdown()
+			return fmt.Errorf("unixctl %s: %w", d.cfg.Unixctl, err)
+		}
+	}
+	if d.cfg.Pidfile != "" {
+		if err := os.WriteFile(d.cfg.Pidfile, []byte(strconv.Itoa(os.Getpid())+"\n"), 0o644); err != nil {
+			d.log.Warn("writing pidfile", "path", d.cfg.Pidfile, "err", err)
+		}
+	}
+	cancelWatch := d.db.Watch(func(*ovsdb.Update) { d.poke() })
+	defer cancelWatch()
+
+	var wg sync.WaitGroup
+	for i := 0; i < d.cfg.Pollers; i++ {
+		p := d.dp.NewPoller(i, d.cfg.Pollers)
+		cpu := -1
+		if i < len(d.cfg.CPUs) {
+			cpu = d.cfg.CPUs[i]
+		}
+		wg.Add(1)
+		go func() { defer wg.Done(); p.Run(ctx, cpu) }()
+	}
+	d.log.Info("xvsd started", "db", d.cfg.DB, "remotes", d.cfg.Remotes, "unixctl", d.cfg.Unixctl)
+	d.reconcile()
+	d.poke()
+
+	fast := time.NewTicker(100 * time.Millisecond)
+	reval := time.NewTicker(500 * time.Millisecond)
+	stats := time.NewTicker(5 * time.Second)
+	retry := time.NewTicker(2 * time.Second)
+	defer fast.Stop()
+	defer reval.Stop()
+	defer stats.Stop()
+	defer retry.Stop()
+	var err error
+loop:
+	for {
+		select {
+		case <-ctx.Done():
+			break loop
+		case <-d.exit:
+			break loop
+		case <-d.kick:
+			d.reconcile()
+		case <-fast.C:
+			d.runBonds()
+		case <-reval.C:
+			d.dp.Revalidate()
+		case <-retry.C:
+			if d.hasRetryable() {
+				d.reconcile()
+			}
+		case <-stats.C:
+			d.writeBack(true)
+		}
+	}
+	cancel()
+	wg.Wait()
+	d.shutdown()
+	return err
+}
+
+func (d *Daemon) poke() {
+	select {
+	case d.kick <- struct{}{}:
+	default:
+	}
+}
+
+func (d *Daemon) shutdown() {
+	if d.ctl != nil {
+		_ = d.ctl.Close()
+	}
+	if d.srv != nil {
+		_ = d.srv.Close()
+	}
+	d.mu.Lock()
+	for _, st := range d.ifaces {
+		st.close()
+	}
+	d.ifaces = map[string]*ifaceState{}
+	d.mu.Unlock()
+	if d.cfg.Pidfile != "" {
+		_ = os.Remove(d.cfg.Pidfile)
+	}
+	if err := d.db.Close(); err != nil {
+		d.log.Warn("closing database", "err", err)
+	}
+	d.log.Info("xvsd stopped")
+}
+
+// initRoot makes sure the Open_vSwitch row exists (as `ovs-vsctl init`
+// would) and records the versions and capabilities clients read.
+func (d *Daemon) initRoot() error {
+	tables := d.snapshot()
+	ops := []map[string]any{}
+	row := map[string]any{
+		"ovs_version":    OVSVersion,
+		"db_version":     d.cfg.Schema.Version,
+		"datapath_types": ovsSet("netdev", "system"),
+		"iface_types":    ovsSet("afxdp", "afxdp-nonpmd", "internal", "patch", "system"),
+	}
+	if len(tables["Open_vSwitch"]) == 0 {
+		ops = append(ops, map[string]any{"op": "insert", "table": "Open_vSwitch", "row": row})
+	} else {
+		ops = append(ops, map[string]any{"op": "update", "table": "Open_vSwitch", "where": []any{}, "row": row})
+	}
+	return d.transact(ops)
+}
+
+var errDBFailed = errors.New("database transaction failed")
+
+// bondState is a running bond.
+type bondState struct {
+	b      *bond.Bond
+	bridge string
+	port   string
+	// members by ofport, for carrier polling and learning packets
+	members map[uint32]string
+	carrier map[uint32]bool
+	ann     *bond.Announcer
+}

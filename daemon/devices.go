@@ -1,0 +1,124 @@
+package daemon
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"strconv"
+
+	"github.com/vishvananda/netlink"
+
+	"xvs/datapath"
+	"xvs/xdp"
+)
+
+// ifaceState is a running interface: its device and what to write back.
+type ifaceState struct {
+	name   string
+	key    string // wantIface.deviceKey() it was opened with
+	typ    string // normalised Interface type
+	dev    datapath.Device
+	driver string // afxdp, afpacket, tap, patch
+	mode   string // XDP mode obtained (afxdp)
+	reason string // why AF_PACKET was used
+	err    string // Interface:error ("" = none)
+}
+
+// errNoDevice marks a netdev that does not exist (yet): retried later.
+var errNoDevice = errors.New("No such device")
+
+// openDevice opens the device an Interface row asks for. umem is shared by
+// every AF_XDP port (one poller), so forwarding between them moves frames
+// without copying.
+func (d *Daemon) openDevice(wi *wantIface) (*ifaceState, error) {
+	st := &ifaceState{name: wi.name, key: wi.deviceKey(), typ: normalType(wi.typ)}
+	switch st.typ {
+	case "patch":
+		if wi.options["peer"] == "" {
+			return st, fmt.Errorf("%s: patch type requires valid 'peer' argument", wi.name)
+		}
+		if wi.options["peer"] == wi.name {
+			return st, fmt.Errorf("%s: patch peer must not be self", wi.name)
+		}
+		st.driver = "patch"
+		return st, nil
+	case "internal":
+		cfg := xdp.TapConfig{Name: wi.name, MTU: int(wi.mtuRequest)}
+		if wi.mac != "" {
+			if hw, err := net.ParseMAC(wi.mac); err == nil {
+				cfg.MAC = hw
+			}
+		}
+		tap, err := xdp.NewTap(cfg)
+		if err != nil {
+			return st, fmt.Errorf("could not add network device %s to ofproto (%w)", wi.name, err)
+		}
+		st.dev, st.driver = tap, "tap"
+		return st, nil
+	case "system", "afxdp", "afxdp-nonpmd":
+		link, err := netlink.LinkByName(wi.name)
+		if err != nil {
+			return st, fmt.Errorf("could not open network device %s (%w)", wi.name, errNoDevice)
+		}
+		if wi.mtuRequest > 0 && int(wi.mtuRequest) != link.Attrs().MTU {
+			if err := netlink.LinkSetMTU(link, int(wi.mtuRequest)); err != nil {
+				return st, fmt.Errorf("%s: setting MTU %d: %w", wi.name, wi.mtuRequest, err)
+			}
+		}
+		if link.Attrs().Flags&net.FlagUp == 0 {
+			_ = netlink.LinkSetUp(link)
+		}
+		mode, err := xdp.ParseMode(wi.options["xdp-mode"])
+		if err != nil {
+			return st, fmt.Errorf("%s: %w", wi.name, err)
+		}
+		queues := 1
+		if s := wi.options["n_rxq"]; s != "" {
+			n, err := strconv.Atoi(s)
+			if err != nil || n < 1 || n > 16 {
+				return st, fmt.Errorf("%s: Too big 'n_rxq' (%s > 16)", wi.name, s)
+			}
+			queues = n
+		}
+		umem, err := d.sharedUMEM()
+		if err != nil {
+			return st, err
+		}
+		port, xerr := xdp.Open(wi.name, xdp.Config{Mode: mode, Queues: queues, UMEM: umem})
+		if xerr == nil {
+			st.dev, st.driver, st.mode = port, "afxdp", port.Mode().String()
+			return st, nil
+		}
+		if errors.Is(xerr, xdp.ErrMTU) || st.typ != "system" && wi.options["xdp-mode"] != "" {
+			return st, fmt.Errorf("%s: %w", wi.name, xerr)
+		}
+		// AF_XDP refused (no XDP support, mode not offered...): fall back to
+		// AF_PACKET so the port still works, and say why.
+		afp, err := xdp.NewAFPacket(wi.name, xdp.AFPacketConfig{Reason: xerr.Error()})
+		if err != nil {
+			return st, fmt.Errorf("%s: AF_XDP failed (%v) and AF_PACKET fallback failed: %w", wi.name, xerr, err)
+		}
+		st.dev, st.driver, st.reason = afp, "afpacket", xerr.Error()
+		return st, nil
+	}
+	return st, fmt.Errorf("could not open network device %s (Address family not supported by protocol): type %q is not supported by xvs", wi.name, wi.typ)
+}
+
+func (d *Daemon) sharedUMEM() (*xdp.UMEM, error) {
+	if d.umem != nil {
+		return d.umem, nil
+	}
+	u, err := xdp.NewUMEM(xdp.UMEMConfig{Frames: 65536})
+	if err != nil {
+		return nil, err
+	}
+	d.umem = u
+	return u, nil
+}
+
+func (st *ifaceState) close() {
+	if st.dev != nil {
+		_ = st.dev.Close()
+		st.dev = nil
+	}
+}

@@ -1,0 +1,32 @@
+package ovsdb
+
+import (
+	"fmt"
+	"os"
+	"testing"
+)
+
+// TestMain doubles as a standalone server when XVS_OVSDB_SERVE names a
+// database file: the kill -9 test re-executes the test binary that way.
+// XVS_OVSDB_REMOTE is the remote to listen on.
+func TestMain(m *testing.M) {
+	if path := os.Getenv("XVS_OVSDB_SERVE"); path != "" {
+		os.Exit(serveForever(path, os.Getenv("XVS_OVSDB_REMOTE")))
+	}
+	os.Exit(m.Run())
+}
+
+func serveForever(path, remote string) int {
+	db, err := Open(path, BuiltinSchema())
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	srv := NewServer(db)
+	if err := srv.Listen(remote); err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	fmt.Println("ready")
+	select {}
+}
