@@ -37,7 +37,12 @@ func (d *Daemon) transact(ops []map[string]any) error {
 
 // OVSDB JSON notation helpers.
 
-func ovsSet(vals ...any) []any { return []any{"set", vals} }
+func ovsSet(vals ...any) []any {
+	if vals == nil {
+		vals = []any{}
+	}
+	return []any{"set", vals}
+}
 
 func ovsUUID(u ovsdb.UUID) []any { return []any{"uuid", u.String()} }
 

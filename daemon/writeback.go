@@ -63,7 +63,10 @@ func (d *Daemon) writeBack(withStats bool) {
 			row["error"] = ovsSet()
 			row["ofport"] = int64(di.OfPort)
 		}
-		status := map[string]string{"driver_name": st.driver}
+		status := map[string]string{}
+		if st.driver != "" {
+			status["driver_name"] = st.driver
+		}
 		if st.mode != "" {
 			status["xdp-mode"] = st.mode
 		}

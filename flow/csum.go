@@ -5,7 +5,7 @@ import (
 	"hash/crc32"
 )
 
-// Internet checksum (RFC 1071) helpers. Edits patch checksums
+// Internet checksum helpers. Edits patch checksums
 // incrementally (RFC 1624, equation 3: HC' = ~(~HC + ~m + m')), which is
 // exact: for a header whose checksum was correct before the edit, the
 // patched value equals a full recomputation (the sum of a non-zero header

@@ -159,19 +159,19 @@ func checkPushPop(t *testing.T, p *Packet, before []byte, l *Layout, tpid, tci u
 		t.Fatalf("push layout %+v from %+v", *l, lb)
 	}
 	if IsVLANTPID(tpid) && lb.VLANs < 2 {
-		// A frame with room for the wireTag in the key parses as expected.
+		// A frame with room for the tag in the key parses as expected.
 		var k Key
 		var l2 Layout
 		Extract(p.Data(), 1, &k, &l2)
 		if k.VLAN[0] != (VLANHdr{tpid, tci | VLANCFI}) || l2 != *l {
-			t.Fatalf("pushed wireTag parses as %+v, layout %+v want %+v", k.VLAN[0], l2, *l)
+			t.Fatalf("pushed tag parses as %+v, layout %+v want %+v", k.VLAN[0], l2, *l)
 		}
 	}
 	if err := PopVLAN(p, l); IsVLANTPID(tpid) != (err == nil) {
 		t.Fatalf("pop after push of %#x: %v", tpid, err)
 	}
 	if !IsVLANTPID(tpid) {
-		return // not a wireTag: cannot be popped, by design
+		return // not a tag: cannot be popped, by design
 	}
 	if !bytes.Equal(p.Data(), before) || p.Off != Headroom || p.Len != len(before) || *l != lb {
 		t.Fatalf("push+pop did not restore: %x layout %+v (was %+v)", p.Data(), *l, lb)

@@ -356,3 +356,20 @@ func extractND(p []byte, k *Key) {
 invalid:
 	k.ArpSha, k.ArpTha = [6]byte{}, [6]byte{}
 }
+
+// ExtractBatch runs Extract on every packet of a batch, with each
+// packet's InPort, writing keys[i], layouts[i] and reasons[i]. The three
+// slices must be at least len(pkts) long (callers size them once, with the
+// batch). It returns how many packets were not fully parsed.
+func ExtractBatch(pkts []*Packet, keys []Key, layouts []Layout, reasons []DropReason) int {
+	keys, layouts, reasons = keys[:len(pkts)], layouts[:len(pkts)], reasons[:len(pkts)]
+	bad := 0
+	for i, p := range pkts {
+		r := Extract(p.Data(), p.InPort, &keys[i], &layouts[i])
+		reasons[i] = r
+		if r != DropNone {
+			bad++
+		}
+	}
+	return bad
+}

@@ -8,9 +8,9 @@ package flow
 import "encoding/binary"
 
 var (
-	hwA = [6]byte{0x02, 0, 0, 0, 0, 0x0a}
-	hwB = [6]byte{0x02, 0, 0, 0, 0, 0x0b}
-	hwC = [6]byte{0x02, 0, 0, 0, 0, 0x0c}
+	hwA    = [6]byte{0x02, 0, 0, 0, 0, 0x0a}
+	hwB    = [6]byte{0x02, 0, 0, 0, 0, 0x0b}
+	hwC    = [6]byte{0x02, 0, 0, 0, 0, 0x0c}
 	addr4A = [4]byte{198, 18, 0, 1}
 	addr4B = [4]byte{198, 18, 0, 2}
 	addr4C = [4]byte{198, 19, 7, 9}
@@ -19,7 +19,7 @@ var (
 	addr6C = [16]byte{0x20, 0x01, 0x0d, 0xb8, 0xff, 14: 0xab, 15: 0xcd}
 )
 
-// wireTag is a VLAN wireTag as it appears on the wire.
+// wireTag is a VLAN tag as it appears on the wire.
 type wireTag struct{ tpid, tci uint16 }
 
 func appendBE16(b []byte, v uint16) []byte { return binary.BigEndian.AppendUint16(b, v) }

@@ -110,15 +110,15 @@ func oracle(t testing.TB, frame []byte, k *Key, l *Layout, r DropReason) {
 			break
 		}
 		if n == len(k.VLAN) {
-			// Third wireTag: the TPID is the ethertype, nothing further.
+			// Third tag: the TPID is the ethertype, nothing further.
 			if k.DlType != typ || l.VLANs != 2 || l.L4 != -1 || k.NwProto != 0 {
-				t.Fatalf("third wireTag: DlType %#x want %#x, layout %+v", k.DlType, typ, l)
+				t.Fatalf("third tag: DlType %#x want %#x, layout %+v", k.DlType, typ, l)
 			}
 			return
 		}
 		tci := uint16(d.Priority)<<13 | d.VLANIdentifier | VLANCFI
 		if k.VLAN[n] != (VLANHdr{TPID: typ, TCI: tci}) {
-			t.Fatalf("wireTag %d: %+v, gopacket tpid %#x tci %#x", n, k.VLAN[n], typ, tci)
+			t.Fatalf("tag %d: %+v, gopacket tpid %#x tci %#x", n, k.VLAN[n], typ, tci)
 		}
 		typ = uint16(d.Type)
 		i++

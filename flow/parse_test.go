@@ -50,7 +50,9 @@ func extractCases() []extractCase {
 		return k
 	}
 	o4 := func(proto uint8) ip4Opts { return ip4Opts{tos: 0xb8, ttl: 64, proto: proto} }
-	v6 := func(next uint8, payload []byte) []byte { return ipv6Pkt(addr6A, addr6B, 0x2e, 0xbeef5, 255, next, payload) }
+	v6 := func(next uint8, payload []byte) []byte {
+		return ipv6Pkt(addr6A, addr6B, 0x2e, 0xbeef5, 255, next, payload)
+	}
 	none := Layout{L3: -1, L4: -1}
 
 	return []extractCase{
@@ -75,7 +77,7 @@ func extractCases() []extractCase {
 			layout: Layout{L3: 18, L4: 38, VLANs: 1},
 		},
 		{
-			name:  "vid 0 wireTag keeps CFI marker",
+			name:  "vid 0 tag keeps CFI marker",
 			frame: ethFrame(hwA, hwB, []wireTag{{EthTypeVLAN, 0}}, 0x88cc, []byte("lldp")),
 			want:  l2(0x88cc, VLANHdr{EthTypeVLAN, VLANCFI}), layout: Layout{L3: 18, L4: -1, VLANs: 1},
 		},
@@ -94,7 +96,7 @@ func extractCases() []extractCase {
 			layout: Layout{L3: 22, L4: -1, VLANs: 2},
 		},
 		{
-			name:   "truncated wireTag: TPID becomes the ethertype",
+			name:   "truncated tag: TPID becomes the ethertype",
 			frame:  ethFrame(hwA, hwB, nil, EthTypeVLAN, []byte{0, 5, 8}),
 			want:   l2(EthTypeVLAN),
 			layout: Layout{L3: 14, L4: -1}, reason: DropTruncated,
@@ -442,5 +444,33 @@ func BenchmarkExtract(b *testing.B) {
 			}
 			b.ReportMetric(float64(b.N)/b.Elapsed().Seconds()/1e6, "Mpps")
 		})
+	}
+}
+
+func TestExtractBatch(t *testing.T) {
+	cases := extractCases()
+	pkts := make([]*Packet, len(cases))
+	for i, tc := range cases {
+		pkts[i] = newPacket(tc.frame)
+		pkts[i].InPort = 7
+	}
+	keys := make([]Key, len(pkts))
+	layouts := make([]Layout, len(pkts))
+	reasons := make([]DropReason, len(pkts))
+	bad := ExtractBatch(pkts, keys, layouts, reasons)
+	wantBad := 0
+	for i, tc := range cases {
+		if keys[i] != tc.want || layouts[i] != tc.layout || reasons[i] != tc.reason {
+			t.Errorf("%s: batch result differs from the table", tc.name)
+		}
+		if tc.reason != DropNone {
+			wantBad++
+		}
+	}
+	if bad != wantBad {
+		t.Errorf("bad = %d, want %d", bad, wantBad)
+	}
+	if n := testing.AllocsPerRun(50, func() { ExtractBatch(pkts, keys, layouts, reasons) }); n != 0 {
+		t.Errorf("%v allocs per ExtractBatch", n)
 	}
 }

@@ -226,7 +226,7 @@ type conn struct {
 	monMu    sync.Mutex // guards monitors (serve goroutine and close)
 	monitors map[string]*monitor
 
-	pendMu  sync.Mutex // guards pending
+	pendMu  sync.Mutex               // guards pending
 	pending map[string]chan struct{} // cancellable transacts by id
 
 	owned map[string]bool // locks owned or waited for; guarded by Server.lockMu

@@ -85,7 +85,7 @@ type logFile struct {
 	written int64 // bytes appended
 	synced  int64 // bytes known durable
 	syncing bool
-	gen     int // bumped by replace: offsets of older files are durable
+	gen     int   // bumped by replace: offsets of older files are durable
 	err     error // sticky write/sync error
 	// base is the size of the file after the last snapshot (open or
 	// compaction); compaction is due when the file grows well past it.

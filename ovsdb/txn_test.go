@@ -15,7 +15,7 @@ func TestTransactErrors(t *testing.T) {
 	}
 	cases := []struct {
 		name, ops, tag string
-		n            int // expected len(results)
+		n              int // expected len(results)
 	}{
 		{"unknown table", `[{"op":"select","table":"Nope","where":[]}]`, "syntax error", 1},
 		{"unknown op", `[{"op":"select","table":"Kid","where":[]},{"op":"bogus"},{"op":"comment","comment":"x"}]`, "syntax error", 3},
@@ -161,10 +161,10 @@ func TestMutateMaps(t *testing.T) {
 		t.Fatal(res)
 	}
 	steps := []struct{ muts, want string }{
-		{`[["tags","insert",["map",[["a","9"],["c","3"]]]]]`, `["map",[["a","1"],["b","2"],["c","3"]]]`},       // insert never overwrites
-		{`[["tags","delete",["map",[["a","9"],["b","2"]]]]]`, `["map",[["a","1"],["c","3"]]]`},                 // delete needs the exact value
-		{`[["tags","delete",["set",["a"]]]]`, `["map",[["c","3"]]]`},                                            // delete by key
-		{`[["tags","delete",["set",["c"]]],["tags","insert",["map",[["c","4"]]]]]`, `["map",[["c","4"]]]`},      // vsctl set
+		{`[["tags","insert",["map",[["a","9"],["c","3"]]]]]`, `["map",[["a","1"],["b","2"],["c","3"]]]`},   // insert never overwrites
+		{`[["tags","delete",["map",[["a","9"],["b","2"]]]]]`, `["map",[["a","1"],["c","3"]]]`},             // delete needs the exact value
+		{`[["tags","delete",["set",["a"]]]]`, `["map",[["c","3"]]]`},                                       // delete by key
+		{`[["tags","delete",["set",["c"]]],["tags","insert",["map",[["c","4"]]]]]`, `["map",[["c","4"]]]`}, // vsctl set
 		{`[["cfg","+=",5],["cfg","*=",3],["cfg","-=",1],["cfg","%=",4]]`, `["map",[["c","4"]]]`},
 	}
 	for _, s := range steps {
@@ -198,14 +198,14 @@ func TestSelectConditions(t *testing.T) {
 		t.Fatal(res)
 	}
 	for where, want := range map[string]string{
-		`[["n","<",5]]`:                    "a",
-		`[["n",">=",1],["n","<=",7]]`:      "a,b",
-		`[["ns","includes",["set",[3]]]]`:  "a,b",
+		`[["n","<",5]]`:                     "a",
+		`[["n",">=",1],["n","<=",7]]`:       "a,b",
+		`[["ns","includes",["set",[3]]]]`:   "a,b",
 		`[["ns","includes",["set",[1,3]]]]`: "a",
-		`[["ns","excludes",["set",[1]]]]`:  "b",
-		`[["ns","==",["set",[3,4]]]]`:      "b",
-		`[["name","!=","a"]]`:              "b",
-		`[["n","==",2]]`:                   "",
+		`[["ns","excludes",["set",[1]]]]`:   "b",
+		`[["ns","==",["set",[3,4]]]]`:       "b",
+		`[["name","!=","a"]]`:               "b",
+		`[["n","==",2]]`:                    "",
 	} {
 		res := tx(t, db, `[{"op":"select","table":"Kid","where":`+where+`,"columns":["name"]}]`)
 		var names []string
@@ -222,12 +222,13 @@ func TestSelectConditions(t *testing.T) {
 func TestInsertWithUUIDAndForwardRef(t *testing.T) {
 	db, _ := openDB(t, testSchema(t))
 	const u = "01234567-89ab-cdef-0123-456789abcdef"
-	res := tx(t, db, `[{"op":"insert","table":"Root","row":{"name":"r","need":["named-uuid","o"]}},
-		{"op":"insert","table":"Other","row":{},"uuid-name":"o","uuid":"`+u+`"}]`)
+	res := tx(t, db, `[{"op":"insert","table":"Other","row":{},"uuid-name":"o","uuid":"`+u+`"},
+		{"op":"insert","table":"Root","row":{"name":"r","need":["named-uuid","p"],"fav":["named-uuid","o"]}},
+		{"op":"insert","table":"Other","row":{},"uuid-name":"p"}]`)
 	if errTag(res) != "" {
 		t.Fatal(res)
 	}
-	if got := jsonText(res[1]); got != `{"uuid":["uuid","`+u+`"]}` {
+	if got := jsonText(res[0]); got != `{"uuid":["uuid","`+u+`"]}` {
 		t.Fatalf("insert with uuid: %s", got)
 	}
 	res = tx(t, db, `[{"op":"insert","table":"Other","row":{},"uuid":"`+u+`"}]`)

@@ -250,6 +250,9 @@ func (s *Server) serve(c net.Conn) {
 			return
 		}
 		text, cmd, cerr := s.dispatch(&req)
+		if cerr != nil {
+			text = cerr.Error()
+		}
 		out = appendReply(out[:0], req.id, text, cerr != nil)
 		if _, err := c.Write(out); err != nil {
 			return

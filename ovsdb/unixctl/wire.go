@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"unicode/utf8"
 )
 
 // MaxMessageSize bounds one incoming JSON-RPC message, in bytes. A client
@@ -164,6 +165,9 @@ type request struct {
 // to a unixctl server; every other message is an error, on which OVS
 // closes the connection.
 func decodeRequest(msg []byte, r *request) error {
+	if !utf8.Valid(msg) {
+		return fmt.Errorf("%w: invalid UTF-8", errBadMessage)
+	}
 	var obj map[string]json.RawMessage
 	if err := json.Unmarshal(msg, &obj); err != nil {
 		return fmt.Errorf("%w: %w", errBadMessage, err)
@@ -249,15 +253,45 @@ func appendReply(dst []byte, id json.RawMessage, text string, failed bool) []byt
 	return append(dst, `,"error":null}`...)
 }
 
-// appendString appends s as a JSON string. Invalid UTF-8 becomes U+FFFD,
-// as encoding/json does.
+// appendString appends s as a JSON string escaped as OVS escapes it:
+// '"', '\\' and control characters only, with \b \t \n \f \r short
+// forms and \u00xx for the rest; everything else, including U+2028 and
+// '<', is copied. Invalid UTF-8 becomes U+FFFD so that the reply stays
+// valid JSON.
 func appendString(dst []byte, s string) []byte {
-	var b bytes.Buffer
-	enc := json.NewEncoder(&b)
-	enc.SetEscapeHTML(false)
-	if err := enc.Encode(s); err != nil {
-		// Encoding a string cannot fail.
-		panic(err)
+	const hex = "0123456789abcdef"
+	dst = append(dst, '"')
+	for i := 0; i < len(s); {
+		c := s[i]
+		if c >= utf8.RuneSelf {
+			r, size := utf8.DecodeRuneInString(s[i:])
+			if r == utf8.RuneError && size == 1 {
+				dst = append(dst, "\ufffd"...)
+			} else {
+				dst = append(dst, s[i:i+size]...)
+			}
+			i += size
+			continue
+		}
+		i++
+		switch {
+		case c == '"' || c == '\\':
+			dst = append(dst, '\\', c)
+		case c == '\b':
+			dst = append(dst, `\b`...)
+		case c == '\t':
+			dst = append(dst, `\t`...)
+		case c == '\n':
+			dst = append(dst, `\n`...)
+		case c == '\f':
+			dst = append(dst, `\f`...)
+		case c == '\r':
+			dst = append(dst, `\r`...)
+		case c < ' ':
+			dst = append(dst, '\\', 'u', '0', '0', hex[c>>4], hex[c&0xf])
+		default:
+			dst = append(dst, c)
+		}
 	}
-	return append(dst, bytes.TrimSuffix(b.Bytes(), []byte("\n"))...)
+	return append(dst, '"')
 }
