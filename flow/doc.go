@@ -41,6 +41,9 @@
 // on the fields it has: callers are expected to count the reason and may
 // still forward on the partial key. Extract never returns DropVLANDepth.
 //
+// ExtractBatch does the same for a batch of Packets (keys, layouts and
+// reasons in caller-owned slices sized once per batch).
+//
 // Layout records where the network (L3) and transport (L4) headers start
 // and how many tags precede L3. The invariant the edits rely on: L4 >= 0
 // only if the whole fixed header of NwProto is inside the frame.

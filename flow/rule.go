@@ -249,6 +249,7 @@ type ruleSubtable struct {
 	byPrio map[uint16]int  // number of rules per priority
 	maxPri int             // highest priority present, -1 when empty
 	n      int
+	dirty  bool // maxPri needs recomputing (see remove)
 }
 
 func (st *ruleSubtable) insert(r *Rule) {
@@ -268,6 +269,9 @@ func (st *ruleSubtable) insert(r *Rule) {
 	r.sub = st
 }
 
+// remove takes r out of the subtable. If r carried the highest priority,
+// maxPri is left stale (too high, which only costs an extra probe) and
+// the subtable is marked dirty; fix recomputes it once per batch.
 func (st *ruleSubtable) remove(r *Rule) {
 	list := st.rules[r.Match.Key]
 	i := slices.Index(list, r)
@@ -284,13 +288,21 @@ func (st *ruleSubtable) remove(r *Rule) {
 	if st.byPrio[r.Priority]--; st.byPrio[r.Priority] == 0 {
 		delete(st.byPrio, r.Priority)
 		if int(r.Priority) == st.maxPri {
-			st.maxPri = -1
-			for p := range st.byPrio {
-				st.maxPri = max(st.maxPri, int(p))
-			}
+			st.dirty = true
 		}
 	}
 	r.sub = nil
+}
+
+func (st *ruleSubtable) fix() {
+	if !st.dirty {
+		return
+	}
+	st.dirty = false
+	st.maxPri = -1
+	for p := range st.byPrio {
+		st.maxPri = max(st.maxPri, int(p))
+	}
 }
 
 // find returns the rule with exactly this (normalised) match and priority.
@@ -425,19 +437,33 @@ func (t *Table) track(r *Rule) {
 	}
 }
 
-func (t *Table) remove(r *Rule) {
-	st := r.sub
-	ot := t.tables[r.Table]
-	st.remove(r)
-	if st.n == 0 {
-		delete(ot.byMask, st.mask)
-		ot.subs = slices.DeleteFunc(ot.subs, func(s *ruleSubtable) bool { return s == st })
+// removeAll takes rules out of their tables, then restores the subtable
+// invariants (maxPri, order, no empty subtables) once per touched table.
+func (t *Table) removeAll(rs []*Rule) {
+	var touched [MaxTables]bool
+	for _, r := range rs {
+		r.sub.remove(r)
+		t.tables[r.Table].n--
+		t.n--
+		delete(t.timed, r)
+		r.removed.Store(true)
+		touched[r.Table] = true
 	}
-	ot.resort()
-	ot.n--
-	t.n--
-	delete(t.timed, r)
-	r.removed.Store(true)
+	for tid, ok := range touched {
+		if !ok {
+			continue
+		}
+		ot := t.tables[tid]
+		ot.subs = slices.DeleteFunc(ot.subs, func(st *ruleSubtable) bool {
+			if st.n == 0 {
+				delete(ot.byMask, st.mask)
+				return true
+			}
+			st.fix()
+			return false
+		})
+		ot.resort()
+	}
 }
 
 // selects reports whether rule r is chosen by a delete/modify/dump
@@ -526,10 +552,8 @@ func (t *Table) DeleteStrict(fm *FlowMod) []*Rule { return t.del(fm, true) }
 
 func (t *Table) del(fm *FlowMod, strict bool) []*Rule {
 	rs := t.Select(fm, strict)
-	for _, r := range rs {
-		t.remove(r)
-	}
 	if len(rs) > 0 {
+		t.removeAll(rs)
 		t.changed()
 	}
 	return rs
@@ -629,9 +653,7 @@ func (t *Table) Expire(now int64) []*Rule {
 		return nil
 	}
 	sortRules(out)
-	for _, r := range out {
-		t.remove(r)
-	}
+	t.removeAll(out)
 	t.changed()
 	return out
 }

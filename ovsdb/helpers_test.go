@@ -172,6 +172,22 @@ func (rc *rpcClient) waitFor(f func(map[string]any) bool) map[string]any {
 	}
 }
 
+// waitClosed fails unless the server closes the connection soon.
+func (rc *rpcClient) waitClosed() {
+	rc.t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	timer := time.AfterFunc(5*time.Second, func() { rc.mu.Lock(); rc.cond.Broadcast(); rc.mu.Unlock() })
+	defer timer.Stop()
+	rc.mu.Lock()
+	defer rc.mu.Unlock()
+	for !rc.close {
+		if time.Now().After(deadline) {
+			rc.t.Fatalf("connection not closed; got %v", rc.got)
+		}
+		rc.cond.Wait()
+	}
+}
+
 func (rc *rpcClient) messages() []map[string]any {
 	rc.mu.Lock()
 	defer rc.mu.Unlock()

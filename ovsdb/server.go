@@ -425,7 +425,7 @@ var errTooLong = errors.New("message too long")
 // from r, without decoding it.
 func readMessage(r *bufio.Reader, max int) ([]byte, error) {
 	var buf []byte
-	depth := 0
+	var stack []byte // open brackets
 	inStr, esc := false, false
 	for {
 		b, err := r.ReadByte()
@@ -461,15 +461,28 @@ func readMessage(r *bufio.Reader, max int) ([]byte, error) {
 		case b == '"':
 			inStr = true
 		case b == '{' || b == '[':
-			depth++
+			if len(stack) >= maxDepth {
+				return nil, errors.New("JSON nested too deeply")
+			}
+			stack = append(stack, b)
 		case b == '}' || b == ']':
-			depth--
-			if depth == 0 {
+			open := byte('{')
+			if b == ']' {
+				open = '['
+			}
+			if stack[len(stack)-1] != open {
+				return nil, fmt.Errorf("mismatched %q", b)
+			}
+			stack = stack[:len(stack)-1]
+			if len(stack) == 0 {
 				return buf, nil
 			}
 		}
 	}
 }
+
+// maxDepth bounds JSON nesting in received messages.
+const maxDepth = 1000
 
 // handle decodes and dispatches one message; an error closes the connection.
 func (c *conn) handle(raw []byte) error {

@@ -200,7 +200,15 @@ func TestServerDatabaseAndErrors(t *testing.T) {
 	// A protocol error closes only that connection.
 	bad := dial(t, "unix", sock)
 	bad.sendRaw(`{"method":"echo","id":1,"params":[}`)
-	bad.waitFor(func(map[string]any) bool { return false }) // fails unless closed
+	bad.waitClosed()
+	if r := c.call("echo"); r["error"] != nil {
+		t.Fatalf("other client affected: %v", r)
+	}
+	for _, msg := range []string{`[1,2]`, `{"method":"echo","id":1}`, `{"method":"echo","id":1,"params":{}}`, `"x"`} {
+		bad := dial(t, "unix", sock)
+		bad.sendRaw(msg)
+		bad.waitClosed()
+	}
 }
 
 func TestLocks(t *testing.T) {

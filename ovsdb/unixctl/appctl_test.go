@@ -117,8 +117,7 @@ func newTestServer() *Server {
 
 func TestAppctl(t *testing.T) {
 	lookOVS(t, "ovs-appctl")
-	s := newTestServer()
-	sock := startServer(t, s)
+	sock := startServer(t, quietServer())
 
 	tests := []struct {
 		name string

@@ -345,7 +345,7 @@ func TestWireMatchesOVSDBServer(t *testing.T) {
 	s.Register("memory/show", "", 0, 0, func([]string) (string, error) { return "", nil })
 	ours := startServer(t, s)
 
-	exchange := func(sock, msg string) (string, bool) {
+	exchange := func(t *testing.T, sock, msg string) (string, bool) {
 		c := dial(t, sock)
 		c.send(msg)
 		return c.recv(300 * time.Millisecond)
@@ -366,13 +366,18 @@ func TestWireMatchesOVSDBServer(t *testing.T) {
 		`{"id":1,"result":"x","error":null}`,
 		`[1]`,
 	}
-	for _, msg := range same {
-		want, wantEOF := exchange(ref, msg)
-		got, gotEOF := exchange(ours, msg)
-		if got != want || gotEOF != wantEOF {
-			t.Errorf("%s\n ovsdb-server: %q (closed %v)\n xvs:          %q (closed %v)", msg, want, wantEOF, got, gotEOF)
+	t.Run("messages", func(t *testing.T) {
+		for _, msg := range same {
+			t.Run("", func(t *testing.T) {
+				t.Parallel()
+				want, wantEOF := exchange(t, ref, msg)
+				got, gotEOF := exchange(t, ours, msg)
+				if got != want || gotEOF != wantEOF {
+					t.Errorf("%s\n ovsdb-server: %q (closed %v)\n xvs:          %q (closed %v)", msg, want, wantEOF, got, gotEOF)
+				}
+			})
 		}
-	}
+	})
 
 	// list-commands: same header and same line layout for the same
 	// command and usage, including a name longer than the column.

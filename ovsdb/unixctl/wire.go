@@ -9,8 +9,9 @@ import (
 	"unicode/utf8"
 )
 
-// MaxMessageSize bounds one incoming JSON-RPC message, in bytes. A client
-// that sends a longer message has its connection closed. Requests from
+// MaxMessageSize bounds one incoming JSON-RPC message, in bytes, not
+// counting whitespace between messages. A client that sends a longer
+// message has its connection closed. Requests from
 // ovs-appctl are a method name and a few short arguments; the bound only
 // stops a misbehaving peer from making the server buffer without limit.
 // Replies are not bounded.
@@ -107,6 +108,9 @@ func (f *framer) scan() ([]byte, bool, error) {
 		case '}', ']':
 			f.depth--
 			if f.depth == 0 {
+				if f.pos+1-f.off > f.max {
+					return nil, false, errTooLarge
+				}
 				msg := f.buf[f.off : f.pos+1]
 				f.pos++
 				f.off = f.pos
