@@ -480,6 +480,37 @@ func TestLookupReference(t *testing.T) {
 			}
 		}
 		check("after deletes")
+		// A loose bulk delete (many rules of many subtables at once).
+		tb.Delete(mustMod(t, fmt.Sprintf("in_port=%d", 1+rng.IntN(3)), ModeDelete))
+		check("after bulk delete")
+	}
+}
+
+// TestBulkDeleteDistinctPriorities: deleting many rules that share a mask
+// but have distinct priorities must not be quadratic.
+func TestBulkDeleteDistinctPriorities(t *testing.T) {
+	tb := NewEmptyTable()
+	for i := 0; i < 60000; i++ {
+		var fm FlowMod
+		fm.Match.Key.InPort, fm.Match.Mask.InPort = uint32(i), 0xffffffff
+		fm.Priority = uint16(i)
+		tb.Add(&fm, 0)
+	}
+	half := mustMod(t, "", ModeDelete)
+	half.CookieMask = 0 // everything
+	rs := tb.Delete(half)
+	if len(rs) != 60000 || tb.Len() != 0 {
+		t.Fatalf("deleted %d, %d left", len(rs), tb.Len())
+	}
+	var k Key
+	if r, _ := tb.Lookup(&k); r != nil {
+		t.Errorf("lookup in an empty table found %v", r)
+	}
+	// The table is usable afterwards.
+	mustAdd(t, tb, "priority=5,in_port=3,actions=drop", 0)
+	k.InPort = 3
+	if r, wc := tb.Lookup(&k); r == nil || wc.InPort != 0xffffffff {
+		t.Errorf("lookup after re-add: %v", r)
 	}
 }
 
