@@ -28,6 +28,7 @@ func BenchmarkForward(b *testing.B) {
 				b.ReportMetric(res.Mpps(), "Mpps")
 				b.ReportMetric(res.OfferedMpps(), "offered-Mpps")
 				b.ReportMetric(100*res.Loss(), "loss%")
+				b.ReportMetric(res.NsPerFrame(), "dut-cpu-ns/frame")
 				if res.Delivered > 0 {
 					b.ReportMetric(1e9*res.Seconds/float64(res.Delivered), "ns/op")
 				}

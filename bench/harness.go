@@ -22,6 +22,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"os"
 	"os/exec"
 	"strings"
 	"sync"
@@ -87,10 +88,26 @@ type Result struct {
 	// DUT's ingress (veth ring full when the generator transmits into it),
 	// at the sink's ingress, and at the DUT's egress.
 	Drops struct{ DUTIn, SinkIn, DUTOut uint64 }
+	// DUTCPU is the CPU time the DUT consumed in the window (its threads,
+	// processes and veth NAPI threads; softirq work is not seen), so
+	// NsPerFrame is the DUT's cost per delivered frame even when other
+	// work shares the machine.
+	DUTCPU time.Duration
+	// Load is the 1-minute load average when the window opened: other
+	// work on the machine makes the numbers meaningless.
+	Load float64
 }
 
 // Mpps is the delivered rate in millions of frames per second.
 func (r Result) Mpps() float64 { return float64(r.Delivered) / r.Seconds / 1e6 }
+
+// NsPerFrame is the DUT's CPU time per delivered frame.
+func (r Result) NsPerFrame() float64 {
+	if r.Delivered == 0 {
+		return 0
+	}
+	return float64(r.DUTCPU.Nanoseconds()) / float64(r.Delivered)
+}
 
 // OfferedMpps is the generator's rate.
 func (r Result) OfferedMpps() float64 { return float64(r.Offered) / r.Seconds / 1e6 }
@@ -104,8 +121,9 @@ func (r Result) Loss() float64 {
 }
 
 func (r Result) String() string {
-	return fmt.Sprintf("%-14s flows=%-5d %6.3f Mpps  offered %6.3f Mpps  loss %5.1f%% (drops: dut-in %d, dut-out %d, sink-in %d)",
-		r.Name, r.Flows, r.Mpps(), r.OfferedMpps(), 100*r.Loss(), r.Drops.DUTIn, r.Drops.DUTOut, r.Drops.SinkIn)
+	return fmt.Sprintf("%-14s flows=%-5d %6.3f Mpps  offered %6.3f Mpps  loss %5.1f%%  DUT cpu %.2fs = %.0f ns/frame (drops: dut-in %d, dut-out %d, sink-in %d; load %.1f)",
+		r.Name, r.Flows, r.Mpps(), r.OfferedMpps(), 100*r.Loss(), r.DUTCPU.Seconds(), r.NsPerFrame(),
+		r.Drops.DUTIn, r.Drops.DUTOut, r.Drops.SinkIn, r.Load)
 }
 
 // UDPFrame builds the benchmark frame: Ethernet gen->sink, IPv4
@@ -242,7 +260,11 @@ func (t *Topology) Run(ctx context.Context, name string, dut DUT, cfg Config) (r
 		mctx, mcancel = context.WithTimeout(ctx, cfg.Duration)
 		go cfg.During(mctx)
 	}
+	if b, err := os.ReadFile("/proc/loadavg"); err == nil {
+		fmt.Sscan(string(b), &res.Load)
+	}
 	c0 := t.dropCounters()
+	cpu0 := t.dutCPUTime()
 	s0, d0, t0 := sent.Load(), count(), time.Now()
 	select {
 	case err := <-dutErr:
@@ -251,7 +273,9 @@ func (t *Topology) Run(ctx context.Context, name string, dut DUT, cfg Config) (r
 	case <-time.After(cfg.Duration):
 	}
 	s1, d1, t1 := sent.Load(), count(), time.Now()
+	cpu1 := t.dutCPUTime()
 	c1 := t.dropCounters()
+	res.DUTCPU = time.Duration(cpu1 - cpu0)
 	mcancel()
 	res.Drops.DUTIn, res.Drops.SinkIn, res.Drops.DUTOut = c1[0]-c0[0], c1[1]-c0[1], c1[2]-c0[2]
 	res.Offered, res.Delivered, res.Seconds = s1-s0, d1-d0, t1.Sub(t0).Seconds()

@@ -157,7 +157,7 @@ func Table(rs []Result) string {
 		return 0
 	}
 	var b strings.Builder
-	fmt.Fprintf(&b, "%-14s %6s %9s %9s %7s %8s %8s\n", "DUT", "flows", "Mpps", "offered", "loss%", "x OVS", "x bridge")
+	fmt.Fprintf(&b, "%-14s %6s %9s %9s %7s %9s %8s %8s %6s\n", "DUT", "flows", "Mpps", "offered", "loss%", "ns/frame", "x OVS", "x bridge", "load")
 	for _, r := range rs {
 		ratio := func(d float64) string {
 			if d == 0 {
@@ -165,8 +165,8 @@ func Table(rs []Result) string {
 			}
 			return fmt.Sprintf("%.2f", r.Mpps()/d)
 		}
-		fmt.Fprintf(&b, "%-14s %6d %9.3f %9.3f %7.1f %8s %8s\n", r.Name, r.Flows, r.Mpps(), r.OfferedMpps(),
-			100*r.Loss(), ratio(ref("ovs", r.Flows)), ratio(ref("bridge", r.Flows)))
+		fmt.Fprintf(&b, "%-14s %6d %9.3f %9.3f %7.1f %9.0f %8s %8s %6.1f\n", r.Name, r.Flows, r.Mpps(), r.OfferedMpps(),
+			100*r.Loss(), r.NsPerFrame(), ratio(ref("ovs", r.Flows)), ratio(ref("bridge", r.Flows)), r.Load)
 	}
 	return b.String()
 }

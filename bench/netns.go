@@ -246,3 +246,55 @@ func NetNS(ctx context.Context) string {
 	s, _ := ctx.Value(nsKey{}).(string)
 	return s
 }
+
+// nsInode returns the inode of namespace ns ("" if unknown).
+func nsInode(path string) string {
+	l, err := os.Readlink(path)
+	if err != nil {
+		return ""
+	}
+	return l
+}
+
+// dutCPUTime returns the CPU time (ns, from schedstat) consumed so far by
+// every task in the DUT namespace (the DUT's locked thread, processes it
+// started) and by the NAPI threads of the DUT's veth ends. Work done in
+// softirq context on behalf of the DUT is not included.
+func (t *Topology) dutCPUTime() uint64 {
+	want := nsInode(filepath.Join("/run/netns", t.DUT))
+	if want == "" {
+		return 0
+	}
+	napi := []string{"napi/" + t.InIf + "-", "napi/" + t.OutIf + "-"}
+	var total uint64
+	procs, _ := os.ReadDir("/proc")
+	for _, p := range procs {
+		if p.Name()[0] < '0' || p.Name()[0] > '9' {
+			continue
+		}
+		tasks, _ := os.ReadDir(filepath.Join("/proc", p.Name(), "task"))
+		for _, task := range tasks {
+			dir := filepath.Join("/proc", p.Name(), "task", task.Name())
+			ours := nsInode(filepath.Join(dir, "ns", "net")) == want
+			if !ours {
+				comm, _ := os.ReadFile(filepath.Join(dir, "comm"))
+				for _, n := range napi {
+					if strings.HasPrefix(string(comm), n) {
+						ours = true
+					}
+				}
+			}
+			if !ours {
+				continue
+			}
+			b, err := os.ReadFile(filepath.Join(dir, "schedstat"))
+			if err != nil {
+				continue
+			}
+			var ns uint64
+			fmt.Sscan(string(b), &ns)
+			total += ns
+		}
+	}
+	return total
+}

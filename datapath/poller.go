@@ -76,31 +76,25 @@ func (p *Poller) Process(inPort uint32, pkts []*flow.Packet) {
 func (p *Poller) process(s *snapshot, inPort uint32, pkts []*flow.Packet) {
 	dp := p.dp
 	now := dp.now().UnixNano()
-	if int(inPort) < len(s.ports) && s.ports[inPort] != nil {
-		var bytes uint64
-		for _, pk := range pkts {
-			bytes += uint64(pk.Len)
-		}
-		st := &s.ports[inPort].stats
-		st.rxPackets.Add(uint64(len(pkts)))
-		st.rxBytes.Add(bytes)
-	}
-	misses := 0
-	emcHits, megaHits := 0, 0
+	misses, emcHits, megaHits := 0, 0, 0
+	var rxBytes uint64
+	keys, lays, hashes, mfs := &p.keys, &p.lays, &p.hashes, &p.mfs
+	pkts = pkts[:min(len(pkts), BatchSize)]
 	for i, pk := range pkts {
 		pk.InPort = inPort
-		k := &p.keys[i]
-		if r := flow.Extract(pk.Data(), inPort, k, &p.lays[i]); r != flow.DropNone {
+		rxBytes += uint64(pk.Len)
+		k := &keys[i]
+		if r := flow.Extract(pk.Buf[pk.Off:pk.Off+pk.Len], inPort, k, &lays[i]); r != flow.DropNone {
 			dp.Counters.Parse[r].Add(1)
 			pk.Free()
 			pkts[i] = nil
-			p.mfs[i] = nil
+			mfs[i] = nil
 			continue
 		}
 		h := flow.HashKey(k)
-		p.hashes[i] = h
+		hashes[i] = h
 		if p.uncached {
-			p.mfs[i] = nil
+			mfs[i] = nil
 			misses++
 			continue
 		}
@@ -116,7 +110,12 @@ func (p *Poller) process(s *snapshot, inPort uint32, pkts []*flow.Packet) {
 		} else {
 			emcHits++
 		}
-		p.mfs[i] = mf
+		mfs[i] = mf
+	}
+	if int(inPort) < len(s.ports) && s.ports[inPort] != nil {
+		st := &s.ports[inPort].stats
+		st.rxPackets.Add(uint64(len(pkts)))
+		st.rxBytes.Add(rxBytes)
 	}
 	if emcHits > 0 {
 		dp.Counters.EMCHits.Add(uint64(emcHits))
@@ -134,20 +133,26 @@ func (p *Poller) process(s *snapshot, inPort uint32, pkts []*flow.Packet) {
 		if pk == nil {
 			continue
 		}
-		mf := p.mfs[i]
-		acts := p.transient[i]
-		if mf != nil {
-			acts = mf.Actions
-			if mf != run {
-				if run != nil {
-					run.Hit(runPkts, runBytes, now)
-				}
-				run, runPkts, runBytes = mf, 0, 0
-			}
-			runPkts++
-			runBytes += uint64(pk.Len)
+		mf := mfs[i]
+		if mf == nil {
+			acts := p.transient[i]
+			last, _ := flow.OutputInfo(acts)
+			p.execute(s, pk, &keys[i], &lays[i], acts, last)
+			continue
 		}
-		p.execute(s, pk, &p.keys[i], &p.lays[i], acts)
+		if mf != run {
+			if run != nil {
+				run.Hit(runPkts, runBytes, now)
+			}
+			run, runPkts, runBytes = mf, 0, 0
+		}
+		runPkts++
+		runBytes += uint64(pk.Len)
+		if mf.Single {
+			p.enqueue(s, mf.Actions[0].Port, pk)
+			continue
+		}
+		p.execute(s, pk, &keys[i], &lays[i], mf.Actions, mf.LastOut)
 	}
 	if run != nil {
 		run.Hit(runPkts, runBytes, now)
@@ -215,14 +220,7 @@ func (dp *Datapath) install(x *xlation, now int64) *flow.Megaflow {
 // execute applies actions to one packet, queueing outputs. Every output
 // but the last gets a copy; the packet itself goes to the last output or
 // back to its pool.
-func (p *Poller) execute(s *snapshot, pk *flow.Packet, k *flow.Key, lay *flow.Layout, acts []flow.DPAction) {
-	last := -1
-	for j := len(acts) - 1; j >= 0; j-- {
-		if k := acts[j].Kind; k == flow.DPOutput || k == flow.DPOutputBond {
-			last = j
-			break
-		}
-	}
+func (p *Poller) execute(s *snapshot, pk *flow.Packet, k *flow.Key, lay *flow.Layout, acts []flow.DPAction, last int) {
 	if last < 0 {
 		pk.Free()
 		return

@@ -38,6 +38,12 @@ type Megaflow struct {
 	// path never reads it.
 	Aux any
 
+	// LastOut is the index of the last output action (-1: the flow drops);
+	// Single is set when the actions are exactly one plain output, the
+	// common case the fast path short-cuts.
+	LastOut int
+	Single  bool
+
 	hash    uint32
 	sub     *subtable
 	dead    atomic.Bool
@@ -72,26 +78,46 @@ func (m *Megaflow) Stats() (packets, bytes uint64, used time.Time) {
 // Created is when the megaflow was installed.
 func (m *Megaflow) Created() time.Time { return time.Unix(0, m.created) }
 
-// HashKey hashes all words of a key.
-func HashKey(k *Key) uint32 {
-	w := k.Words()
-	h := uint64(0x9e3779b97f4a7c15)
-	for i := 0; i < KeyWords; i++ {
-		h = (h ^ w[i]) * 0xff51afd7ed558ccd
-		h ^= h >> 29
-	}
-	return uint32(h ^ h>>32)
+// Hash constants: distinct odd multipliers, one per key word, so the
+// products are independent and the CPU can compute them in parallel.
+var hashMul = [KeyWords]uint64{
+	0x9e3779b97f4a7c15, 0xc2b2ae3d27d4eb4f, 0x165667b19e3779f9, 0xd6e8feb86659fd93,
+	0xa0761d6478bd642f, 0xe7037ed1a0b428db, 0x8ebc6af09c88c6e3, 0x589965cc75374cc3,
+	0x1d8e4e27c47d124f, 0xbf58476d1ce4e5b9, 0x94d049bb133111eb,
 }
 
-// hashMasked hashes k & mask without materialising the masked key.
+func finishHash(h uint64) uint32 {
+	h ^= h >> 32
+	h *= 0xff51afd7ed558ccd
+	h ^= h >> 29
+	return uint32(h)
+}
+
+// HashKey hashes all words of a key (allocation-free, branch-free).
+func HashKey(k *Key) uint32 {
+	w := k.Words()
+	h := w[0]*hashMul[0] + w[1]*hashMul[1] + w[2]*hashMul[2] + w[3]*hashMul[3] +
+		w[4]*hashMul[4] + w[5]*hashMul[5] + w[6]*hashMul[6] + w[7]*hashMul[7] +
+		w[8]*hashMul[8] + w[9]*hashMul[9] + w[10]*hashMul[10]
+	return finishHash(h)
+}
+
+// hashMasked hashes k & mask without materialising the masked key; it
+// equals HashKey of the masked key.
 func hashMasked(k, mask *Key) uint32 {
 	w, m := k.Words(), mask.Words()
-	h := uint64(0x9e3779b97f4a7c15)
-	for i := 0; i < KeyWords; i++ {
-		h = (h ^ (w[i] & m[i])) * 0xff51afd7ed558ccd
-		h ^= h >> 29
-	}
-	return uint32(h ^ h>>32)
+	h := (w[0]&m[0])*hashMul[0] + (w[1]&m[1])*hashMul[1] + (w[2]&m[2])*hashMul[2] +
+		(w[3]&m[3])*hashMul[3] + (w[4]&m[4])*hashMul[4] + (w[5]&m[5])*hashMul[5] +
+		(w[6]&m[6])*hashMul[6] + (w[7]&m[7])*hashMul[7] + (w[8]&m[8])*hashMul[8] +
+		(w[9]&m[9])*hashMul[9] + (w[10]&m[10])*hashMul[10]
+	return finishHash(h)
+}
+
+// equalKeys compares two keys word by word (inlined; no memequal call).
+func equalKeys(a, b *Key) bool {
+	x, y := a.Words(), b.Words()
+	return x[0] == y[0] && x[1] == y[1] && x[2] == y[2] && x[3] == y[3] && x[4] == y[4] &&
+		x[5] == y[5] && x[6] == y[6] && x[7] == y[7] && x[8] == y[8] && x[9] == y[9] && x[10] == y[10]
 }
 
 // MaskKey returns k & mask.
@@ -204,10 +230,10 @@ func (st *subtable) remove(m *Megaflow) bool {
 
 // MegaflowCache is the wildcarded flow cache (see the file comment).
 type MegaflowCache struct {
-	subs  atomic.Pointer[[]*subtable] // ranked, immutable slice
-	byMask map[Key]*subtable          // slow path only
-	all   map[*Megaflow]struct{}      // slow path only
-	limit int
+	subs   atomic.Pointer[[]*subtable] // ranked, immutable slice
+	byMask map[Key]*subtable           // slow path only
+	all    map[*Megaflow]struct{}      // slow path only
+	limit  int
 }
 
 // NewMegaflowCache returns an empty cache holding at most limit megaflows
@@ -257,6 +283,7 @@ func (c *MegaflowCache) Insert(key, mask *Key, actions []DPAction, aux any, now 
 		return nil
 	}
 	m := &Megaflow{Key: MaskKey(key, mask), Mask: *mask, Actions: actions, Aux: aux, created: now}
+	m.LastOut, m.Single = OutputInfo(actions)
 	m.hash = hashMasked(&m.Key, mask)
 	st := c.byMask[*mask]
 	if st == nil {
@@ -355,7 +382,7 @@ type emcEntry struct {
 // by two parts of its hash); insertion replaces a dead entry, else the
 // second candidate.
 type EMC struct {
-	e           [EMCEntries]emcEntry
+	e            [EMCEntries]emcEntry
 	Hits, Misses uint64
 }
 
@@ -364,17 +391,19 @@ const emcMask = EMCEntries - 1
 // Lookup returns the live megaflow cached for k (hash = HashKey(k)), or nil.
 func (c *EMC) Lookup(k *Key, hash uint32) *Megaflow {
 	e := &c.e[hash&emcMask]
-	if e.hash == hash && e.mf != nil && e.key == *k && !e.mf.dead.Load() {
-		c.Hits++
-		return e.mf
+	if e.hash != hash || e.mf == nil || !equalKeys(&e.key, k) {
+		e = &c.e[(hash>>13)&emcMask]
+		if e.hash != hash || e.mf == nil || !equalKeys(&e.key, k) {
+			c.Misses++
+			return nil
+		}
 	}
-	e = &c.e[(hash>>13)&emcMask]
-	if e.hash == hash && e.mf != nil && e.key == *k && !e.mf.dead.Load() {
-		c.Hits++
-		return e.mf
+	if e.mf.dead.Load() {
+		c.Misses++
+		return nil
 	}
-	c.Misses++
-	return nil
+	c.Hits++
+	return e.mf
 }
 
 // Insert caches k -> mf.
@@ -382,9 +411,9 @@ func (c *EMC) Insert(k *Key, hash uint32, mf *Megaflow) {
 	a, b := &c.e[hash&emcMask], &c.e[(hash>>13)&emcMask]
 	var e *emcEntry
 	switch {
-	case a.mf == nil || a.mf.dead.Load() || (a.hash == hash && a.key == *k):
+	case a.mf == nil || a.mf.dead.Load() || (a.hash == hash && equalKeys(&a.key, k)):
 		e = a
-	case b.mf == nil || b.mf.dead.Load() || (b.hash == hash && b.key == *k):
+	case b.mf == nil || b.mf.dead.Load() || (b.hash == hash && equalKeys(&b.key, k)):
 		e = b
 	case bits.OnesCount32(hash)&1 == 0:
 		e = a
@@ -399,4 +428,17 @@ func (c *EMC) Clear() {
 	for i := range c.e {
 		c.e[i].mf = nil
 	}
+}
+
+// OutputInfo returns the index of the last output action of acts (-1 when
+// there is none) and whether acts is a single plain output.
+func OutputInfo(acts []DPAction) (last int, single bool) {
+	last = -1
+	for j := len(acts) - 1; j >= 0; j-- {
+		if k := acts[j].Kind; k == DPOutput || k == DPOutputBond {
+			last = j
+			break
+		}
+	}
+	return last, len(acts) == 1 && acts[0].Kind == DPOutput
 }

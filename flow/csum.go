@@ -26,25 +26,37 @@ func csumReplace16(c, old, new uint16) uint16 {
 	return ^csumFold(uint32(^c) + uint32(^old) + uint32(new))
 }
 
-// csumReplace returns checksum c patched for the even-length, 16-bit
-// aligned bytes old becoming new (len(new) >= len(old)).
-func csumReplace(c uint16, old, new []byte) uint16 {
-	s := uint32(^c)
+// csumDelta returns the one's complement difference of the even-length,
+// 16-bit aligned bytes old becoming new (len(new) >= len(old)), to be
+// applied to one or more checksums with csumApply.
+func csumDelta(old, new []byte) uint32 {
+	var s uint32
 	for i := 0; i+1 < len(old); i += 2 {
 		s += uint32(^binary.BigEndian.Uint16(old[i:])) + uint32(binary.BigEndian.Uint16(new[i:]))
 	}
-	return ^csumFold(s)
+	return s
 }
 
-// l4CsumReplace patches the transport checksum field for old becoming
-// new. For UDP (udp true) a zero field means "no checksum" and stays zero,
-// and a computed zero is sent as 0xffff (RFC 768).
-func l4CsumReplace(field []byte, udp bool, old, new []byte) {
+// csumApply returns checksum c patched by a csumDelta (at most 16 bytes'
+// worth, so the 32-bit sum cannot overflow).
+func csumApply(c uint16, delta uint32) uint16 {
+	return ^csumFold(uint32(^c) + delta)
+}
+
+// csumReplace returns checksum c patched for old becoming new.
+func csumReplace(c uint16, old, new []byte) uint16 {
+	return csumApply(c, csumDelta(old, new))
+}
+
+// l4CsumApply patches the transport checksum field by delta. For UDP
+// (udp true) a zero field means "no checksum" and stays zero, and a
+// computed zero is sent as 0xffff (RFC 768).
+func l4CsumApply(field []byte, udp bool, delta uint32) {
 	c := binary.BigEndian.Uint16(field)
 	if udp && c == 0 {
 		return
 	}
-	c = csumReplace(c, old, new)
+	c = csumApply(c, delta)
 	if udp && c == 0 {
 		c = 0xffff
 	}

@@ -40,21 +40,21 @@ func TestCsumReplaceExact(t *testing.T) {
 	}
 }
 
-func TestL4CsumReplaceUDPZero(t *testing.T) {
+func TestL4CsumApplyUDPZero(t *testing.T) {
 	f := []byte{0, 0}
-	l4CsumReplace(f, true, []byte{1, 2}, []byte{3, 4})
+	l4CsumApply(f, true, csumDelta([]byte{1, 2}, []byte{3, 4}))
 	if f[0] != 0 || f[1] != 0 {
 		t.Fatal("zero UDP checksum was changed")
 	}
 	// A patch whose result is 0 is sent as 0xffff for UDP, kept for TCP.
 	c := csumReplace16(0x1234, 0x0000, 0x1234)
 	binary.BigEndian.PutUint16(f, 0x1234)
-	l4CsumReplace(f, true, []byte{0, 0}, []byte{0x12, 0x34})
+	l4CsumApply(f, true, csumDelta([]byte{0, 0}, []byte{0x12, 0x34}))
 	if c != 0 || be16(f) != 0xffff {
 		t.Fatalf("computed zero: csum %#04x, UDP field %#04x", c, be16(f))
 	}
 	binary.BigEndian.PutUint16(f, 0x1234)
-	l4CsumReplace(f, false, []byte{0, 0}, []byte{0x12, 0x34})
+	l4CsumApply(f, false, csumDelta([]byte{0, 0}, []byte{0x12, 0x34}))
 	if be16(f) != 0 {
 		t.Fatalf("TCP field %#04x", be16(f))
 	}

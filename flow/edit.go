@@ -196,17 +196,18 @@ func setIPv4Addr(p *Packet, k *Key, l *Layout, at int, addr [4]byte) error {
 		return ErrNoHeader
 	}
 	old := ip[at : at+4]
+	delta := csumDelta(old, addr[:])
 	switch k.NwProto {
 	case IPProtoTCP:
 		if th := l4Hdr(p, l, tcpMinHdrLen); th != nil {
-			l4CsumReplace(th[16:18], false, old, addr[:])
+			l4CsumApply(th[16:18], false, delta)
 		}
 	case IPProtoUDP:
 		if uh := l4Hdr(p, l, udpHdrLen); uh != nil {
-			l4CsumReplace(uh[6:8], true, old, addr[:])
+			l4CsumApply(uh[6:8], true, delta)
 		}
 	}
-	binary.BigEndian.PutUint16(ip[10:], csumReplace(be16(ip[10:]), old, addr[:]))
+	binary.BigEndian.PutUint16(ip[10:], csumApply(be16(ip[10:]), delta))
 	copy(old, addr[:])
 	return nil
 }
@@ -263,18 +264,19 @@ func setIPv6Addr(p *Packet, k *Key, l *Layout, at int, addr [16]byte) error {
 		fix = !ipv6RoutingPending(ip, int(l.L4-l.L3))
 	}
 	if fix {
+		delta := csumDelta(old, addr[:])
 		switch k.NwProto {
 		case IPProtoTCP:
 			if th := l4Hdr(p, l, tcpMinHdrLen); th != nil {
-				l4CsumReplace(th[16:18], false, old, addr[:])
+				l4CsumApply(th[16:18], false, delta)
 			}
 		case IPProtoUDP:
 			if uh := l4Hdr(p, l, udpHdrLen); uh != nil {
-				l4CsumReplace(uh[6:8], true, old, addr[:])
+				l4CsumApply(uh[6:8], true, delta)
 			}
 		case IPProtoICMPv6:
 			if ih := l4Hdr(p, l, icmpHdrLen); ih != nil {
-				l4CsumReplace(ih[2:4], false, old, addr[:])
+				l4CsumApply(ih[2:4], false, delta)
 			}
 		}
 	}

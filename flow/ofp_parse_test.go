@@ -508,3 +508,22 @@ func TestParseExtraFields(t *testing.T) {
 		}
 	}
 }
+
+func TestFormatTraceRule(t *testing.T) {
+	tb := NewTable()
+	r := mustAdd(t, tb, "table=3,cookie=0x5,priority=100,in_port=1,dl_vlan=10,actions=strip_vlan,output:2", 0)
+	def := tb.Rules(0)[0]
+	for _, c := range []struct {
+		tid  uint8
+		r    *Rule
+		want string
+	}{
+		{0, def, " 0. priority 0"},
+		{3, r, " 3. in_port=1,dl_vlan=10, priority 100, cookie 0x5"},
+		{12, nil, "12. No match."},
+	} {
+		if got := FormatTraceRule(c.tid, c.r); got != c.want {
+			t.Errorf("FormatTraceRule = %q, want %q", got, c.want)
+		}
+	}
+}

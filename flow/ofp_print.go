@@ -494,3 +494,30 @@ func pick(c bool, a, b string) string {
 	}
 	return b
 }
+
+// FormatTraceRule prints the ofproto/trace line for a lookup in table tid
+// that found r (nil: no rule matched), as Open vSwitch 3.1 does:
+// " 0. in_port=1,dl_vlan=10, priority 100, cookie 0x5" or " 0. No match.".
+func FormatTraceRule(tid uint8, r *Rule) string {
+	var b strings.Builder
+	if tid < 10 {
+		b.WriteByte(' ')
+	}
+	b.WriteString(strconv.Itoa(int(tid)))
+	b.WriteString(". ")
+	if r == nil {
+		b.WriteString("No match.")
+		return b.String()
+	}
+	if m := r.Match.String(); m != "" {
+		b.WriteString(m)
+		b.WriteString(", ")
+	}
+	b.WriteString("priority ")
+	b.WriteString(strconv.Itoa(int(r.Priority)))
+	if r.Cookie != 0 {
+		b.WriteString(", cookie 0x")
+		b.WriteString(strconv.FormatUint(r.Cookie, 16))
+	}
+	return b.String()
+}

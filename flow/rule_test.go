@@ -2,10 +2,13 @@ package flow
 
 import (
 	"cmp"
+	"errors"
 	"fmt"
 	"math/rand/v2"
+	"net/netip"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 )
 
@@ -651,5 +654,74 @@ func BenchmarkAdd(b *testing.B) {
 		fm.Match.Key.NwDst = [16]byte{10, byte(i >> 16), byte(i >> 8), byte(i)}
 		fm.Match.Key.InPort = uint32(i >> 24)
 		tb.Add(&fm, 0)
+	}
+}
+
+// TestConcurrentFastPath exercises what the fast path may do without the
+// slow-path lock (counters, actions, Removed, Generation) while the slow
+// path changes the table; run with -race.
+func TestConcurrentFastPath(t *testing.T) {
+	tb := NewTable()
+	r := mustAdd(t, tb, "priority=10,in_port=1,actions=output:2", 0)
+	done := make(chan struct{})
+	var wg sync.WaitGroup
+	for g := 0; g < 2; g++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := int64(0); ; i++ {
+				select {
+				case <-done:
+					return
+				default:
+				}
+				r.Credit(1, 60, i)
+				_ = len(r.Actions())
+				_ = r.Removed()
+				_ = tb.Generation()
+				r.Stats()
+			}
+		}()
+	}
+	for i := 0; i < 300; i++ {
+		tb.ModifyActions(mustMod(t, fmt.Sprintf("in_port=1,actions=output:%d", 2+i%5), ModeModify), false, int64(i))
+		mustAdd(t, tb, fmt.Sprintf("priority=5,in_port=%d,actions=drop", i), 0)
+		tb.Expire(int64(i))
+	}
+	close(done)
+	wg.Wait()
+	if p, _ := r.Stats(); p == 0 {
+		t.Error("no credits recorded")
+	}
+}
+
+func TestAddRejectsBadActions(t *testing.T) {
+	tb := NewEmptyTable()
+	for _, a := range []Action{
+		{},
+		{Kind: 200},
+		{Kind: ActOutput, Port: PortNormal},
+		{Kind: ActModVLANVID, Value: 4096},
+		{Kind: ActSetVLANPCP, Value: 8},
+		{Kind: ActPushVLAN, Value: 0x0800},
+		{Kind: ActSetNwTOS, Value: 5},
+		{Kind: ActSetNwSrc},
+		{Kind: ActSetIPv6Dst, Addr: netip.MustParseAddr("1.2.3.4")},
+		{Kind: ActResubmit, Port: PortFlood, Table: TableAll},
+	} {
+		_, err := tb.Add(&FlowMod{Actions: []Action{{Kind: ActNormal}, a}}, 0)
+		if !errors.Is(err, ErrBadAction) {
+			t.Errorf("Add with %+v: %v, want ErrBadAction", a, err)
+		}
+		if _, err := tb.ModifyActions(&FlowMod{Table: TableAll, OutPort: PortNone, Actions: []Action{a}}, false, 0); !errors.Is(err, ErrBadAction) {
+			t.Errorf("ModifyActions with %+v: %v", a, err)
+		}
+	}
+	if tb.Len() != 0 {
+		t.Errorf("bad adds left %d rules", tb.Len())
+	}
+	_, err := tb.Add(&FlowMod{Actions: []Action{{Kind: ActOutput, Port: 3}, {Kind: ActResubmit, Port: PortInPort, Table: 4}}}, 0)
+	if err != nil {
+		t.Errorf("valid hand-built actions refused: %v", err)
 	}
 }

@@ -18,6 +18,12 @@
 // tx ring. Send copies only packets whose Pool is not the socket's UMEM
 // (counted in SocketStats.Copies vs ZeroCopySends).
 //
+// A socket that shares a UMEM inherits the copy/zero-copy mode and the
+// need_wakeup setting of the socket that registered it (the kernel refuses
+// bind flags on sharing sockets), so ports of one poller must use the same
+// mode; a mismatch is refused with ErrModeMismatch (and best-effort then
+// settles on a mode that matches).
+//
 // # Frames and ownership
 //
 // The UMEM is the flow.Pool of its frames. Each frame is always in exactly
@@ -84,6 +90,8 @@
 // reports what was obtained with the same strings OVS uses. veth has no
 // zero-copy, so best-effort gives "native" there. The program is attached
 // through a BPF link, so Close (or the death of the process) detaches it.
+// The kernel releases a closed socket's queue from a work queue, so Open
+// retries a bind that fails with EBUSY for up to a second.
 //
 // The package also builds the small lab programs used by bench/ (an XDP
 // counting sink, an XDP_REDIRECT forwarder and a BPF_PROG_RUN traffic

@@ -56,7 +56,14 @@
 // reply is written). The socket file is created with SocketMode (0750)
 // and removed by Close only if it is still the one Listen created.
 // Paths longer than sun_path allows are reached through /proc/self/fd, as
-// OVS does.
+// OVS does. The number of connections is not limited: the socket's mode
+// decides who may connect.
+//
+// ovs-appctl -t accepts a socket path, which is what this package serves.
+// For a bare name (ovs-appctl -t xvsd, or no -t at all, meaning
+// ovs-vswitchd) ovs-appctl reads $OVS_RUNDIR/NAME.pid and connects to
+// $OVS_RUNDIR/NAME.PID.ctl; a daemon that wants that writes the pidfile
+// and listens on that path.
 //
 // A handler panic is recovered, logged, and reported to the client as a
 // failed command; protocol problems are logged at most a few times per

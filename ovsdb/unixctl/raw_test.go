@@ -41,13 +41,17 @@ func (r *rawClient) send(s string) {
 	}
 }
 
-// recv reads until EOF or until quiet has passed with no data; eof
-// reports which.
+// recv reads until EOF or until quiet has passed with no data (waiting
+// up to 10s for the first byte); eof reports which.
 func (r *rawClient) recv(quiet time.Duration) (data string, eof bool) {
 	var b bytes.Buffer
 	buf := make([]byte, 64<<10)
 	for {
-		r.c.SetReadDeadline(time.Now().Add(quiet))
+		wait := quiet
+		if b.Len() == 0 {
+			wait = max(wait, 10*time.Second)
+		}
+		r.c.SetReadDeadline(time.Now().Add(wait))
 		n, err := r.c.Read(buf)
 		b.Write(buf[:n])
 		if err != nil {
@@ -56,7 +60,7 @@ func (r *rawClient) recv(quiet time.Duration) (data string, eof bool) {
 	}
 }
 
-// recvN reads exactly len(want) bytes.
+// expect reads len(want) bytes and requires them to be want.
 func (r *rawClient) expect(want string) {
 	r.t.Helper()
 	got := make([]byte, len(want))
@@ -181,9 +185,11 @@ func TestRawManyClients(t *testing.T) {
 		wg.Go(func() {
 			c.send(fmt.Sprintf(`{"id":%d,"method":"xvs/barrier","params":["%d"]}`, i, i))
 			want := fmt.Sprintf(`{"id":%d,"result":"%d\n","error":null}`, i, i)
-			if got, _ := c.recv(500 * time.Millisecond); got != want {
+			got := make([]byte, len(want))
+			c.c.SetReadDeadline(time.Now().Add(30 * time.Second))
+			if _, err := io.ReadFull(c.c, got); err != nil || string(got) != want {
 				// Not t.Fatal: this is not the test goroutine.
-				t.Errorf("client %d: got %q want %q", i, got, want)
+				t.Errorf("client %d: got %q want %q: %v", i, got, want, err)
 			}
 		})
 	}

@@ -6,11 +6,12 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"maps"
 	"net"
 	"os"
 	"path/filepath"
 	"runtime/debug"
-	"sort"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -259,10 +260,10 @@ func (s *Server) serve(c net.Conn) {
 		}
 		if cmd != nil && cmd.exit && cerr == nil {
 			s.mu.Lock()
-			f := s.onExit
+			fn := s.onExit
 			s.mu.Unlock()
-			if f != nil {
-				go f()
+			if fn != nil {
+				go fn()
 			}
 		}
 	}
@@ -313,11 +314,7 @@ func (s *Server) call(name string, h Handler, args []string) (text string, err e
 
 func (s *Server) listCommands([]string) (string, error) {
 	s.mu.Lock()
-	names := make([]string, 0, len(s.cmds))
-	for name := range s.cmds {
-		names = append(names, name)
-	}
-	sort.Strings(names)
+	names := slices.Sorted(maps.Keys(s.cmds))
 	var b strings.Builder
 	b.WriteString("The available commands are:\n")
 	for _, name := range names {

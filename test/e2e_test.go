@@ -1,0 +1,421 @@
+// Package test holds end-to-end tests of xvsd: it runs in a network
+// namespace, is configured only through the real ovs-vsctl and inspected
+// through the real ovs-appctl, while hosts in other namespaces send
+// traffic through it over veth pairs.
+package test
+
+import (
+	"context"
+	"xvs/lab"
+
+	"strings"
+	"testing"
+	"time"
+)
+
+// Two hosts on access ports of VLAN 10 reach each other; a third on VLAN
+// 20 reaches neither; the MAC table and datapath listing show them.
+func TestAccessPorts(t *testing.T) {
+	n := newNode(t)
+	n.addBridge("br0")
+	h1 := n.newHost("h1", "p1", "198.18.1.1/24")
+	h2 := n.newHost("h2", "p2", "198.18.1.2/24")
+	h3 := n.newHost("h3", "p3", "198.18.1.3/24")
+	n.vsctl("add-port", "br0", "p1", "tag=10")
+	n.vsctl("add-port", "br0", "p2", "tag=10")
+	n.vsctl("add-port", "br0", "p3", "tag=20")
+
+	h1.mustPing(t, h2.ip)
+	h2.mustPing(t, h1.ip)
+	h3.mustNotPing(t, h1.ip)
+
+	show := n.appctl("dpif/show")
+	t.Logf("dpif/show:\n%s", show)
+	for _, p := range []string{"br0:", "p1 ", "p2 ", "p3 "} {
+		if !strings.Contains(show, p) {
+			t.Errorf("dpif/show lacks %q", p)
+		}
+	}
+	fdb := n.appctl("fdb/show", "br0")
+	t.Logf("fdb/show br0:\n%s", fdb)
+	for _, h := range []*host{h1, h2} {
+		if !fdbHas(fdb, h.mac.String(), "10") {
+			t.Errorf("fdb/show br0 lacks %s on VLAN 10", h.mac)
+		}
+	}
+	t.Logf("vsctl show:\n%s", n.vsctl("show"))
+	_ = time.Second
+}
+
+// fdbHas reports whether an fdb/show listing has mac on vlan.
+func fdbHas(fdb, mac, vlan string) bool {
+	for _, line := range strings.Split(fdb, "\n") {
+		f := strings.Fields(line)
+		if len(f) >= 3 && f[1] == vlan && strings.EqualFold(f[2], mac) {
+			return true
+		}
+	}
+	return false
+}
+
+// Frames from access ports leave trunk ports with the access port's VLAN
+// tag on the wire; tagged frames from a trunk reach only the access ports
+// of their VLAN, untagged; VLANs outside a trunk's set are dropped; a
+// native-untagged trunk sends its native VLAN untagged.
+func TestTrunkTagsOnWire(t *testing.T) {
+	n := newNode(t)
+	n.addBridge("br0")
+	h1 := n.newHost("h1", "p1", "")
+	h2 := n.newHost("h2", "p2", "")
+	tr := n.newHost("tr", "ptr", "")    // trunks 10,20
+	tr2 := n.newHost("tr2", "ptr2", "") // trunk 10 only
+	nat := n.newHost("nat", "pnat", "") // native-untagged 10, trunks 10,20
+	n.vsctl("add-port", "br0", "p1", "tag=10")
+	n.vsctl("add-port", "br0", "p2", "tag=20")
+	n.vsctl("add-port", "br0", "ptr", "trunks=10,20")
+	n.vsctl("add-port", "br0", "ptr2", "trunks=10")
+	n.vsctl("add-port", "br0", "pnat", "tag=10", "trunks=10,20", "vlan_mode=native-untagged")
+
+	r1, r2 := openRaw(t, h1.ns, "eth0"), openRaw(t, h2.ns, "eth0")
+	rtr, rtr2, rnat := openRaw(t, tr.ns, "eth0"), openRaw(t, tr2.ns, "eth0"), openRaw(t, nat.ns, "eth0")
+	all := map[string]*rawEnd{"h1": {r1}, "h2": {r2}, "tr": {rtr}, "tr2": {rtr2}, "nat": {rnat}}
+
+	// check sends frame from one end and wants VID want[end] at each end
+	// (-1 untagged, absent: must not arrive).
+	check := func(what string, from *rawEnd, frame []byte, marker string, want map[string]int) {
+		t.Helper()
+		for _, e := range all {
+			e.r.Drain()
+		}
+		// Resend a few times: the first frames of a new port can race its
+		// installation; one copy arriving is enough.
+		for i := 0; i < 3; i++ {
+			if err := from.r.Send(frame); err != nil {
+				t.Fatal(err)
+			}
+		}
+		for name, e := range all {
+			if e == from {
+				continue
+			}
+			wait := 2 * time.Second
+			vid, ok := want[name]
+			if !ok {
+				wait = 300 * time.Millisecond
+			}
+			f := expectFrame(e.r, marker, wait)
+			switch {
+			case ok && f == nil:
+				t.Errorf("%s: nothing arrived at %s", what, name)
+			case !ok && f != nil:
+				t.Errorf("%s: frame leaked to %s (vid %d)", what, name, frameVID(f))
+			case ok && frameVID(f) != vid:
+				t.Errorf("%s: at %s vid %d, want %d", what, name, frameVID(f), vid)
+			}
+		}
+	}
+	src := func(i byte) []byte { return []byte{0x02, 0x00, 0x5e, 0x00, 0x00, i} }
+	check("untagged from access VLAN 10", all["h1"], etherFrame(bcast, src(1), -1, "a10"), "a10",
+		map[string]int{"tr": 10, "tr2": 10, "nat": -1})
+	check("untagged from access VLAN 20", all["h2"], etherFrame(bcast, src(2), -1, "a20"), "a20",
+		map[string]int{"tr": 20, "nat": 20})
+	check("VLAN 20 from trunk", all["tr"], etherFrame(bcast, src(3), 20, "t20"), "t20",
+		map[string]int{"h2": -1, "nat": 20})
+	check("VLAN 10 from trunk", all["tr"], etherFrame(bcast, src(4), 10, "t10"), "t10",
+		map[string]int{"h1": -1, "tr2": 10, "nat": -1})
+	check("VLAN 30 from trunk (not trunked)", all["tr"], etherFrame(bcast, src(5), 30, "t30"), "t30",
+		map[string]int{})
+	check("untagged from native-untagged trunk", all["nat"], etherFrame(bcast, src(6), -1, "n10"), "n10",
+		map[string]int{"h1": -1, "tr": 10, "tr2": 10})
+	check("VLAN 20 into access port VLAN 10 (dropped)", all["h1"], etherFrame(bcast, src(7), 20, "x20"), "x20",
+		map[string]int{})
+
+	// Unicast after learning: a frame to h1's learned MAC goes only to h1.
+	check("unicast to learned MAC on VLAN 10", all["tr"], etherFrame(src(1), src(8), 10, "u10"), "u10",
+		map[string]int{"h1": -1})
+}
+
+type rawEnd struct{ r *lab.Raw }
+
+// seed is the node of /work/shared/seed-topology.md: br-ex (internal port
+// with the node IP, VMs) patched to br-phy, whose balance-slb bond
+// enp2s0/enp3s0 leads to an upstream switch (a Linux bridge in namespace
+// "sw") with an upstream host behind it.
+type seed struct {
+	*node
+	sw             *lab.NS
+	up             *host // upstream host behind the switch
+	vm10a, vm10b   *host // access VLAN 10
+	vm20           *host // access VLAN 20 (same subnet as VLAN 10: isolation is by VLAN only)
+	vmu            *host // untagged, same subnet as the node IP
+	s2, s3         *lab.Raw
+	r10a, r20, rvu *lab.Raw
+}
+
+const nodeIP = "198.18.0.1"
+
+func newSeed(t *testing.T) *seed {
+	t.Helper()
+	n := newNode(t)
+	s := &seed{node: n}
+	sw, err := n.lab.NS("sw")
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.sw = sw
+	if err := sw.Bridge("br0"); err != nil {
+		t.Fatal(err)
+	}
+	if err := sw.SetUp("br0"); err != nil {
+		t.Fatal(err)
+	}
+	for _, m := range []struct{ node, sw string }{{"enp2s0", "s2"}, {"enp3s0", "s3"}} {
+		n.wire(sw, m.sw, m.node)
+		if err := sw.SetMaster(m.sw, "br0"); err != nil {
+			t.Fatal(err)
+		}
+		if err := sw.Quiet(m.sw); err != nil {
+			t.Fatal(err)
+		}
+	}
+	upNS, err := n.lab.NS("up")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := n.lab.Wire(upNS, "eth0", sw, "sup"); err != nil {
+		t.Fatal(err)
+	}
+	if err := sw.SetMaster("sup", "br0"); err != nil {
+		t.Fatal(err)
+	}
+	for _, q := range []struct {
+		ns   *lab.NS
+		name string
+	}{{sw, "sup"}, {sw, "br0"}, {upNS, "eth0"}} {
+		if err := q.ns.Quiet(q.name); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := upNS.AddAddr("eth0", "198.18.0.100/24"); err != nil {
+		t.Fatal(err)
+	}
+	upMAC, _ := upNS.MAC("eth0")
+	s.up = &host{name: "up", ns: upNS, ip: "198.18.0.100", mac: upMAC}
+
+	s.vm10a = n.newHost("vm10a", "vm10a", "198.18.10.1/24")
+	s.vm10b = n.newHost("vm10b", "vm10b", "198.18.10.2/24")
+	s.vm20 = n.newHost("vm20", "vm20", "198.18.10.3/24")
+	s.vmu = n.newHost("vmu", "vmu", "198.18.0.50/24")
+
+	// The configuration of the seed document, verbatim.
+	n.vsctl("add-br", "br-ex", "--", "set", "Bridge", "br-ex", "datapath_type=netdev")
+	n.vsctl("add-br", "br-phy", "--", "set", "Bridge", "br-phy", "datapath_type=netdev")
+	n.vsctl("add-port", "br-ex", "patch-ex-to-phy", "--", "set", "Interface", "patch-ex-to-phy", "type=patch",
+		"options:peer=patch-phy-to-ex", "--", "set", "Port", "patch-ex-to-phy", "external_ids:bridge-uplink=patch-ex-to-phy")
+	n.vsctl("add-port", "br-phy", "patch-phy-to-ex", "--", "set", "Interface", "patch-phy-to-ex", "type=patch",
+		"options:peer=patch-ex-to-phy")
+	n.vsctl("add-bond", "br-phy", "ovs-bond", "enp2s0", "enp3s0", "bond_mode=balance-slb")
+	n.vsctl("set", "Interface", "enp2s0", "mtu_request=1500", "--", "set", "Interface", "enp3s0", "mtu_request=1500")
+	n.vsctl("set", "Open_vSwitch", ".", "external_ids:ovn-bridge-mappings=localnet-network:br-ex")
+	n.vsctl("add-port", "br-ex", "vm10a", "tag=10")
+	n.vsctl("add-port", "br-ex", "vm10b", "tag=10")
+	n.vsctl("add-port", "br-ex", "vm20", "tag=20")
+	n.vsctl("add-port", "br-ex", "vmu")
+	n.vsctl("set", "Interface", "br-ex", "mtu_request=1500")
+
+	// The node IP goes on the internal port once it exists.
+	if !waitFor(5*time.Second, func() bool { _, err := n.ns.Link("br-ex"); return err == nil }) {
+		t.Fatalf("internal port br-ex did not appear in the node namespace")
+	}
+	if err := n.ns.SetUp("br-ex"); err != nil {
+		t.Fatal(err)
+	}
+	if err := n.ns.AddAddr("br-ex", nodeIP+"/24"); err != nil {
+		t.Fatal(err)
+	}
+	s.s2, s.s3 = openRaw(t, sw, "s2"), openRaw(t, sw, "s3")
+	s.r10a, s.r20, s.rvu = openRaw(t, s.vm10a.ns, "eth0"), openRaw(t, s.vm20.ns, "eth0"), openRaw(t, s.vmu.ns, "eth0")
+	return s
+}
+
+// TestSeedTopology runs the seed document's configuration unchanged and
+// checks what its users check.
+func TestSeedTopology(t *testing.T) {
+	s := newSeed(t)
+
+	t.Run("NodeIPReachable", func(t *testing.T) {
+		s.up.mustPing(t, nodeIP)
+		out, err := s.up.ns.Exec(ctx5s(t), "ping", "-n", "-c", "5", "-i", "0.2", "-W", "1", nodeIP)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if strings.Contains(string(out), "DUP!") {
+			t.Errorf("duplicate replies (a loop through the bond?):\n%s", out)
+		}
+	})
+	t.Run("UntaggedVMToUpstream", func(t *testing.T) {
+		s.vmu.mustPing(t, s.up.ip)
+		s.up.mustPing(t, s.vmu.ip)
+		s.vmu.mustPing(t, nodeIP)
+	})
+	t.Run("VLANIsolation", func(t *testing.T) {
+		s.vm10a.mustPing(t, s.vm10b.ip)
+		s.vm20.mustNotPing(t, s.vm10a.ip)
+	})
+	t.Run("TagsOnSwitchSide", func(t *testing.T) {
+		for _, c := range []struct {
+			from   *lab.Raw
+			marker string
+			vid    int
+		}{{s.r10a, "v10", 10}, {s.r20, "v20", 20}, {s.rvu, "vu", -1}} {
+			s.s2.Drain()
+			s.s3.Drain()
+			src := []byte{0x02, 0x00, 0x5e, 0x10, 0x00, byte(c.vid + 1)}
+			if err := c.from.Send(etherFrame(bcast, src, -1, c.marker)); err != nil {
+				t.Fatal(err)
+			}
+			f2 := expectFrame(s.s2, c.marker, time.Second)
+			f3 := expectFrame(s.s3, c.marker, 300*time.Millisecond)
+			switch {
+			case f2 == nil && f3 == nil:
+				t.Errorf("%s: nothing reached the switch", c.marker)
+			case f2 != nil && f3 != nil:
+				t.Errorf("%s: sent on both bond members (SLB sends each MAC on one member)", c.marker)
+			default:
+				f := f2
+				if f == nil {
+					f = f3
+				}
+				if got := frameVID(f); got != c.vid {
+					t.Errorf("%s: vid on the wire %d, want %d", c.marker, got, c.vid)
+				}
+			}
+		}
+	})
+	t.Run("FromEitherMember", func(t *testing.T) {
+		// Unicast to a VM's MAC arriving on either member reaches it, with
+		// the VLAN tag removed; the VLAN 20 VM never sees VLAN 10 frames.
+		for i, m := range []*lab.Raw{s.s2, s.s3} {
+			s.r10a.Drain()
+			s.r20.Drain()
+			marker := []string{"m2", "m3"}[i]
+			src := []byte{0x02, 0x00, 0x5e, 0x20, 0x00, byte(i)}
+			if err := m.Send(etherFrame(s.vm10a.mac, src, 10, marker)); err != nil {
+				t.Fatal(err)
+			}
+			f := expectFrame(s.r10a, marker, 2*time.Second)
+			if f == nil {
+				t.Errorf("frame for vm10a on VLAN 10 via member %d did not arrive", i)
+			} else if frameVID(f) != -1 {
+				t.Errorf("vm10a got a tagged frame (vid %d)", frameVID(f))
+			}
+			if f := expectFrame(s.r20, marker, 200*time.Millisecond); f != nil {
+				t.Errorf("VLAN 10 frame leaked to vm20")
+			}
+		}
+	})
+	t.Run("UpstreamBroadcastNotEchoed", func(t *testing.T) {
+		// The switch floods a broadcast to both members: the VM gets one
+		// copy, and nothing comes back to the switch through the other.
+		s.rvu.Drain()
+		s.s2.Drain()
+		s.s3.Drain()
+		src := []byte{0x02, 0x00, 0x5e, 0x30, 0x00, 0x01}
+		upRaw := openRaw(t, s.up.ns, "eth0")
+		if err := upRaw.Send(etherFrame(bcast, src, -1, "ub")); err != nil {
+			t.Fatal(err)
+		}
+		if f := expectFrame(s.rvu, "ub", 2*time.Second); f == nil {
+			t.Fatalf("upstream broadcast did not reach the untagged VM")
+		}
+		if f := expectFrame(s.rvu, "ub", 300*time.Millisecond); f != nil {
+			t.Errorf("upstream broadcast delivered twice to the untagged VM")
+		}
+		for i, r := range []*lab.Raw{s.s2, s.s3} {
+			if f := expectFrame(r, "ub", 100*time.Millisecond); f != nil {
+				t.Errorf("upstream broadcast echoed back to the switch on member %d", i)
+			}
+		}
+	})
+	t.Run("Show", func(t *testing.T) {
+		show := s.vsctl("show")
+		for _, want := range []string{
+			"Bridge br-ex", "Bridge br-phy", "datapath_type: netdev",
+			"Port patch-ex-to-phy", "type: patch", "options: {peer=patch-phy-to-ex}", "options: {peer=patch-ex-to-phy}",
+			"Port ovs-bond", "Interface enp2s0", "Interface enp3s0",
+			"Port vm10a\n            tag: 10", "Port vm20\n            tag: 20", "type: internal",
+		} {
+			if !strings.Contains(show, want) {
+				t.Errorf("ovs-vsctl show lacks %q:\n%s", want, show)
+			}
+		}
+		if got := s.get("Open_vSwitch", ".", "external_ids:ovn-bridge-mappings"); got != "localnet-network:br-ex" {
+			t.Errorf("ovn-bridge-mappings = %q", got)
+		}
+		if got := s.get("Port", "patch-ex-to-phy", "external_ids:bridge-uplink"); got != "patch-ex-to-phy" {
+			t.Errorf("bridge-uplink = %q", got)
+		}
+		if got := s.get("Port", "ovs-bond", "bond_mode"); got != "balance-slb" {
+			t.Errorf("bond_mode = %q", got)
+		}
+		for _, m := range []string{"enp2s0", "enp3s0"} {
+			if got := s.get("Interface", m, "mtu"); got != "1500" {
+				t.Errorf("%s mtu = %q", m, got)
+			}
+			if got := s.get("Interface", m, "link_state"); got != "up" {
+				t.Errorf("%s link_state = %q", m, got)
+			}
+		}
+	})
+	t.Run("Appctl", func(t *testing.T) {
+		dpif := s.appctl("dpif/show")
+		for _, want := range []string{"br-ex:", "br-phy:", "patch-ex-to-phy", "patch-phy-to-ex", "enp2s0", "enp3s0", "vm10a", "vmu"} {
+			if !strings.Contains(dpif, want) {
+				t.Errorf("dpif/show lacks %q:\n%s", want, dpif)
+			}
+		}
+		s.vm10a.mustPing(t, s.vm10b.ip)
+		s.vmu.mustPing(t, nodeIP)
+		fdb := s.appctl("fdb/show", "br-ex")
+		if !fdbHas(fdb, s.vm10a.mac.String(), "10") || !fdbHas(fdb, s.vmu.mac.String(), "0") {
+			t.Errorf("fdb/show br-ex lacks the VMs:\n%s", fdb)
+		}
+		bond := s.appctl("bond/show", "ovs-bond")
+		for _, want := range []string{"bond_mode: balance-slb", "enp2s0", "enp3s0"} {
+			if !strings.Contains(bond, want) {
+				t.Errorf("bond/show ovs-bond lacks %q:\n%s", want, bond)
+			}
+		}
+		for _, m := range []string{"enp2s0", "enp3s0"} {
+			if !strings.Contains(bond, "member "+m+": enabled") {
+				t.Errorf("bond member %s not enabled:\n%s", m, bond)
+			}
+		}
+		if list := s.appctl("bond/list"); !strings.Contains(list, "ovs-bond") {
+			t.Errorf("bond/list lacks ovs-bond:\n%s", list)
+		}
+		t.Logf("bond/show:\n%s", bond)
+	})
+	t.Run("InternalMTUKeepsIP", func(t *testing.T) {
+		// "MTU set by hand" on br-ex after the node IP is configured: the
+		// internal device must keep its address (OVS changes the MTU of
+		// the existing device, it does not recreate it).
+		s.vsctl("set", "Interface", "br-ex", "mtu_request=1400")
+		if !waitFor(2*time.Second, func() bool { return s.get("Interface", "br-ex", "mtu") == "1400" }) {
+			t.Errorf("Interface br-ex mtu = %s, want 1400", s.get("Interface", "br-ex", "mtu"))
+		}
+		out, err := s.ns.Exec(ctx5s(t), "ip", "-4", "-o", "addr", "show", "dev", "br-ex")
+		if err != nil || !strings.Contains(string(out), nodeIP+"/24") {
+			t.Errorf("br-ex lost the node IP after mtu_request changed (device recreated?): %v %s", err, out)
+		}
+		if err := s.up.ping(nodeIP, 1, 2*time.Second); err != nil {
+			t.Errorf("node IP unreachable after mtu_request changed: %v", err)
+		}
+	})
+}
+
+func ctx5s(t *testing.T) context.Context {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	t.Cleanup(cancel)
+	return ctx
+}
