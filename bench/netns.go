@@ -247,13 +247,14 @@ func NetNS(ctx context.Context) string {
 	return s
 }
 
-// nsInode returns the inode of namespace ns ("" if unknown).
-func nsInode(path string) string {
-	l, err := os.Readlink(path)
-	if err != nil {
-		return ""
+// nsInode returns the inode of the namespace file at path (0 if unknown):
+// a /run/netns bind mount or a /proc/.../ns/net link.
+func nsInode(path string) uint64 {
+	var st unix.Stat_t
+	if err := unix.Stat(path, &st); err != nil {
+		return 0
 	}
-	return l
+	return st.Ino
 }
 
 // dutCPUTime returns the CPU time (ns, from schedstat) consumed so far by
@@ -262,7 +263,7 @@ func nsInode(path string) string {
 // softirq context on behalf of the DUT is not included.
 func (t *Topology) dutCPUTime() uint64 {
 	want := nsInode(filepath.Join("/run/netns", t.DUT))
-	if want == "" {
+	if want == 0 {
 		return 0
 	}
 	napi := []string{"napi/" + t.InIf + "-", "napi/" + t.OutIf + "-"}

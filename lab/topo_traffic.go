@@ -94,9 +94,11 @@ func Iperf(ctx context.Context, src, dst *NS, dstIP string, d time.Duration, udp
 		err error
 	)
 	// The server needs a moment to listen; retry refused connections.
-	for try := 0; try < 20; try++ {
+	// (iperf3 3.12 with -J exits 0 on "Connection refused": look at the
+	// output, not the exit status.)
+	for try := 0; try < 30; try++ {
 		out, err = src.Command(ctx, "iperf3", args...).Output()
-		if err == nil || !strings.Contains(string(out), "refused") || ctx.Err() != nil {
+		if !strings.Contains(string(out), "Connection refused") || ctx.Err() != nil {
 			break
 		}
 		time.Sleep(100 * time.Millisecond)

@@ -226,6 +226,7 @@ type udpStream struct {
 	mu       sync.Mutex
 	sent     uint64
 	got      map[uint64]bool
+	last     int64 // highest sequence number received, -1 none
 	dup      int
 	sendErrs int
 }
@@ -236,7 +237,7 @@ const streamPort = 7000
 // +off) with one datagram every interval. Stop it with stop.
 func startStream(t *testing.T, src, dst *host, off int, interval time.Duration) *udpStream {
 	t.Helper()
-	s := &udpStream{send: -1, recv: -1, interval: interval, stop: make(chan struct{}), got: map[uint64]bool{}}
+	s := &udpStream{send: -1, recv: -1, interval: interval, stop: make(chan struct{}), got: map[uint64]bool{}, last: -1}
 	port := streamPort + off
 	err := dst.ns.Do(func() error {
 		fd, err := unix.Socket(unix.AF_INET, unix.SOCK_DGRAM|unix.SOCK_CLOEXEC, 0)
@@ -313,6 +314,9 @@ func (s *udpStream) receive() {
 				s.dup++
 			}
 			s.got[seq] = true
+			if int64(seq) > s.last {
+				s.last = int64(seq)
+			}
 			s.mu.Unlock()
 			continue
 		}
@@ -332,6 +336,13 @@ func (s *udpStream) received() int {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return len(s.got)
+}
+
+// lastArrival returns the highest sequence number received, -1 if none.
+func (s *udpStream) lastArrival() int64 {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.last
 }
 
 // mark returns the next sequence number to be sent.
