@@ -29,7 +29,7 @@ func main() {
 	schema := flag.String("schema", "", "schema file to create the database with (default: built-in Open_vSwitch schema)")
 	flag.Var(&remotes, "remote", "OVSDB listener punix:PATH or ptcp:PORT[:IP] (repeatable; default punix:/var/run/openvswitch/db.sock)")
 	unixctl := flag.String("unixctl", "", "management socket for ovs-appctl (default /var/run/openvswitch/ovs-vswitchd.PID.ctl)")
-	pidfile := flag.String("pidfile", "", "write the process id to this file")
+	pidfile := flag.String("pidfile", "", "write the process id to this file (default /var/run/openvswitch/ovs-vswitchd.pid with the default --unixctl, so plain ovs-appctl finds xvsd)")
 	logFile := flag.String("log-file", "", "log to this file instead of stderr (reopened on SIGHUP)")
 	metrics := flag.String("metrics", "", "Prometheus metrics address (reserved; not implemented yet)")
 	verbose := flag.String("verbose", "info", "log level: debug, info, warn, error")
@@ -41,7 +41,12 @@ func main() {
 		remotes = multi{"punix:/var/run/openvswitch/db.sock"}
 	}
 	if *unixctl == "" {
+		// ovs-appctl without -t reads ovs-vswitchd.pid and connects to
+		// ovs-vswitchd.PID.ctl: answer there, as ovs-vswitchd does.
 		*unixctl = fmt.Sprintf("/var/run/openvswitch/ovs-vswitchd.%d.ctl", os.Getpid())
+		if *pidfile == "" {
+			*pidfile = "/var/run/openvswitch/ovs-vswitchd.pid"
+		}
 	}
 	if *metrics != "" {
 		fmt.Fprintln(os.Stderr, "xvsd: --metrics is not implemented yet")
