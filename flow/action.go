@@ -73,10 +73,19 @@ const (
 	ActSetIPv6Src                       // Addr (IPv6)
 	ActSetIPv6Dst                       // Addr (IPv6)
 	ActSetNwTOS                         // Value: the DSCP bits of the TOS byte (multiple of 4); ECN kept
+	ActSetNwECN                         // Value: the two ECN bits (0..3); DSCP kept
+	ActSetNwTTL                         // Value: IPv4 TTL / IPv6 hop limit
 	ActSetTpSrc                         // Value: TCP/UDP/SCTP source port
 	ActSetTpDst                         // Value: TCP/UDP/SCTP destination port
 	ActResubmit                         // Port (PortInPort: the packet's in_port), Table (TableAll: the current table)
 )
+
+// Resubmit semantics (as in Open vSwitch): look the packet up again in
+// Table (the current table for TableAll) as if it had arrived on Port
+// (unchanged for PortInPort), run the actions of the rule found, then
+// continue with the actions after the resubmit. The translator bounds
+// the recursion depth (OVS: 64) and ORs every lookup's mask into the
+// megaflow mask.
 
 // Action is one OpenFlow action. Only the fields named by its Kind are
 // meaningful; the others are zero, so Actions compare with ==.
@@ -178,6 +187,12 @@ func (a Action) appendTo(b *strings.Builder) {
 		b.WriteString("->ipv6_dst")
 	case ActSetNwTOS:
 		b.WriteString("mod_nw_tos:")
+		u(uint64(a.Value))
+	case ActSetNwECN:
+		b.WriteString("mod_nw_ecn:")
+		u(uint64(a.Value))
+	case ActSetNwTTL:
+		b.WriteString("mod_nw_ttl:")
 		u(uint64(a.Value))
 	case ActSetTpSrc:
 		b.WriteString("mod_tp_src:")

@@ -210,6 +210,22 @@ func parseAction(it kv, st *actionState, ports PortLookup) (Action, error) {
 			return Action{}, perr(ErrFlowValue, "mod_nw_tos: %d is not a valid TOS (the two ECN bits must be 0)", n)
 		}
 		return Action{Kind: ActSetNwTOS, Value: uint16(n)}, nil
+	case "mod_nw_ecn", "mod_nw_ttl":
+		if err := needVal(); err != nil {
+			return Action{}, err
+		}
+		max := uint64(0xff)
+		if name == "mod_nw_ecn" {
+			max = 3
+		}
+		n, err := parseNum(name, it.val, max)
+		if err != nil {
+			return Action{}, err
+		}
+		if name == "mod_nw_ecn" {
+			return Action{Kind: ActSetNwECN, Value: uint16(n)}, nil
+		}
+		return Action{Kind: ActSetNwTTL, Value: uint16(n)}, nil
 	case "mod_tp_src", "mod_tp_dst":
 		if err := needVal(); err != nil {
 			return Action{}, err
@@ -391,6 +407,22 @@ func parseSetField(v string, st *actionState) (Action, error) {
 			return Action{}, err
 		}
 		return Action{Kind: ActSetNwTOS, Value: uint16(tos)}, nil
+	case "ip_ecn", "nw_ecn", "nw_ttl":
+		max := uint64(0xff)
+		if field != "nw_ttl" {
+			max = 3
+		}
+		n, err := parseNum(name, vs, max)
+		if err != nil {
+			return Action{}, err
+		}
+		if err := prereq(ipv4 || ipv6, "the match must specify ip or ipv6"); err != nil {
+			return Action{}, err
+		}
+		if field == "nw_ttl" {
+			return Action{Kind: ActSetNwTTL, Value: uint16(n)}, nil
+		}
+		return Action{Kind: ActSetNwECN, Value: uint16(n)}, nil
 	case "tp_src", "tp_dst", "tcp_src", "tcp_dst", "udp_src", "udp_dst", "sctp_src", "sctp_dst":
 		n, err := parseNum(name, vs, 0xffff)
 		if err != nil {

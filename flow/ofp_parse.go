@@ -222,7 +222,8 @@ var protocols = []struct {
 	dlType uint16
 	proto  uint8
 }{
-	{"ip", EthTypeIPv4, 0}, {"ipv4", EthTypeIPv4, 0}, {"ipv6", EthTypeIPv6, 0},
+	{"ip", EthTypeIPv4, 0}, {"ipv4", EthTypeIPv4, 0}, {"ip4", EthTypeIPv4, 0},
+	{"ipv6", EthTypeIPv6, 0}, {"ip6", EthTypeIPv6, 0},
 	{"arp", EthTypeARP, 0}, {"rarp", EthTypeRARP, 0},
 	{"icmp", EthTypeIPv4, IPProtoICMP}, {"tcp", EthTypeIPv4, IPProtoTCP},
 	{"udp", EthTypeIPv4, IPProtoUDP}, {"sctp", EthTypeIPv4, IPProtoSCTP},

@@ -461,6 +461,14 @@ func checkActions(acts []Action) error {
 			if a.Value&^0xfc != 0 {
 				bad = "TOS value with ECN bits"
 			}
+		case ActSetNwECN:
+			if a.Value > 3 {
+				bad = "ECN value above 3"
+			}
+		case ActSetNwTTL:
+			if a.Value > 0xff {
+				bad = "TTL above 255"
+			}
 		case ActSetNwSrc, ActSetNwDst:
 			if !a.Addr.Is4() {
 				bad = "not an IPv4 address"

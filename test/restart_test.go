@@ -54,6 +54,18 @@ func TestKill9Restart(t *testing.T) {
 	h2 := n.newHost("h2", "p2", "198.18.4.2/24")
 	h3 := n.newHost("h3", "p3", "198.18.4.3/24")
 	addNeighs(t, h1, h2, h3)
+	// A port added first and removed later leaves a hole in the ofport
+	// numbers: OVS keeps the survivors' numbers across restarts (they are
+	// read back from Interface:ofport), so OpenFlow rules stay valid.
+	if err := n.ns.Veth("pgone", n.ns, "pgone-p"); err != nil {
+		t.Fatal(err)
+	}
+	for _, l := range []string{"pgone", "pgone-p"} {
+		if err := n.ns.SetUp(l); err != nil {
+			t.Fatal(err)
+		}
+	}
+	n.vsctl("add-port", "br0", "pgone")
 	n.vsctl("add-port", "br0", "p1", "tag=10")
 	n.vsctl("add-port", "br0", "p2", "tag=10", "--", "set", "Interface", "p2", "ofport_request=42")
 	// h3 sits on br1, reached through a patch pair and a trunk-less VLAN.
@@ -62,6 +74,7 @@ func TestKill9Restart(t *testing.T) {
 	n.vsctl("add-port", "br1", "p3", "tag=10", "--", "set", "Port", "p3", "external_ids:owner=test")
 	n.vsctl("set", "Bridge", "br0", "other_config:mac-aging-time=120", "external_ids:purpose=e2e")
 	n.vsctl("set", "Open_vSwitch", ".", "external_ids:ovn-bridge-mappings=localnet-network:br0")
+	n.vsctl("del-port", "br0", "pgone")
 	h1.mustPing(t, h2.ip)
 	h1.mustPing(t, h3.ip)
 
