@@ -20,6 +20,8 @@ var (
 	flagDUTs     = flag.String("bench.duts", "afxdp,bridge,xdp-redirect,ovs", "DUTs for TestCompare, in order")
 	flagFlows    = flag.String("bench.flows", "1,1000", "flow counts for TestCompare")
 	flagProfile  = flag.String("bench.cpuprofile", "", "write a pprof CPU profile of the afxdp run (1 flow) here")
+	flagSpin     = flag.Int("bench.afxdp.spin", 0, "empty polling rounds of the afxdp forwarder before it sleeps in poll(2)")
+	flagBatch    = flag.Int("bench.afxdp.batch", 32, "Recv/Send batch of the afxdp forwarder")
 	flagSoftirq  = flag.Bool("bench.softirq", false, "leave the DUT's veth NAPI in softirq (runs on the generator core)")
 	flagPerf     = flag.String("bench.perf", "", "record `perf record -C <DUT cpu> -g` of the afxdp run (1 flow) into this file")
 )
@@ -27,7 +29,7 @@ var (
 // duts is the registry of DUTs the harness knows.
 func duts() map[string]DUT {
 	return map[string]DUT{
-		"afxdp":        AFXDP(AFXDPConfig{}),
+		"afxdp":        AFXDP(AFXDPConfig{Spin: *flagSpin, Batch: *flagBatch}),
 		"bridge":       Bridge,
 		"xdp-redirect": XDPRedirect,
 		"ovs":          OVS(OVSConfig{PortFlows: true}),

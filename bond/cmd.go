@@ -338,3 +338,14 @@ func hexDigit(c byte) (byte, bool) {
 	}
 	return 0, false
 }
+
+// Loads returns each bucket's load in bytes as rebalancing sees it (the
+// decayed history plus what was accounted since the last rebalance).
+func (b *Bond) Loads() (loads [256]uint64) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	for h := range loads {
+		loads[h] = b.load[h] + b.tx[h].Load()
+	}
+	return loads
+}

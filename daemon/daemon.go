@@ -8,6 +8,7 @@ import (
 	"os"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"xvs/bond"
@@ -36,6 +37,9 @@ type Config struct {
 	// locked to an OS thread; CPUs pins them (CPUs[i] for poller i).
 	Pollers int
 	CPUs    []int
+	// Metrics, when set, serves Prometheus metrics on this address
+	// (loopback unless a host is given).
+	Metrics string
 }
 
 // Daemon runs the datapath from its database.
@@ -63,6 +67,9 @@ type Daemon struct {
 	cfgSeen int64
 
 	written map[ovsdb.UUID]map[string]string // last write-back per row (JSON text per column)
+
+	commits     atomic.Uint64 // OVSDB commits seen (metrics)
+	metricsAddr string
 }
 
 // New opens the database and prepares the datapath; Run starts serving.
@@ -136,7 +143,13 @@ func (d *Daemon) Run(ctx context.Context) error {
 			d.log.Warn("writing pidfile", "path", d.cfg.Pidfile, "err", err)
 		}
 	}
-	cancelWatch := d.db.Watch(func(*ovsdb.Update) { d.poke() })
+	if d.cfg.Metrics != "" {
+		if err := d.serveMetrics(ctx, d.cfg.Metrics); err != nil {
+			d.shutdown()
+			return fmt.Errorf("metrics: %w", err)
+		}
+	}
+	cancelWatch := d.db.Watch(func(*ovsdb.Update) { d.commits.Add(1); d.poke() })
 	defer cancelWatch()
 
 	var wg sync.WaitGroup
@@ -249,3 +262,6 @@ type bondState struct {
 	carrier map[uint32]bool
 	ann     *bond.Announcer
 }
+
+// MetricsAddr is the address the metrics server listens on ("" when off).
+func (d *Daemon) MetricsAddr() string { return d.metricsAddr }

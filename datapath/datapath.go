@@ -52,6 +52,7 @@ type Counters struct {
 	MegaHits    atomic.Uint64
 	Upcalls     atomic.Uint64
 	UpcallNoIns atomic.Uint64 // upcalls whose megaflow could not be installed (limit)
+	UpcallNanos atomic.Uint64 // time spent translating upcalls
 	NoPort      atomic.Uint64 // frames for a removed port
 	Clones      atomic.Uint64
 }

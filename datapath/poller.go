@@ -164,8 +164,12 @@ func (p *Poller) process(s *snapshot, inPort uint32, pkts []*flow.Packet) {
 // upcall translates the batch's misses under the slow-path lock.
 func (p *Poller) upcall(pkts []*flow.Packet) {
 	dp := p.dp
+	start := time.Now()
 	dp.mu.Lock()
-	defer dp.mu.Unlock()
+	defer func() {
+		dp.mu.Unlock()
+		dp.Counters.UpcallNanos.Add(uint64(time.Since(start)))
+	}()
 	now := dp.now().UnixNano()
 	for i, pk := range pkts {
 		p.transient[i] = nil

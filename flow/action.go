@@ -78,6 +78,7 @@ const (
 	ActSetTpSrc                         // Value: TCP/UDP/SCTP source port
 	ActSetTpDst                         // Value: TCP/UDP/SCTP destination port
 	ActResubmit                         // Port (PortInPort: the packet's in_port), Table (TableAll: the current table)
+	ActGotoTable                        // Table: continue in that (later) table; always the last action
 )
 
 // Resubmit semantics (as in Open vSwitch): look the packet up again in
@@ -85,7 +86,11 @@ const (
 // (unchanged for PortInPort), run the actions of the rule found, then
 // continue with the actions after the resubmit. The translator bounds
 // the recursion depth (OVS: 64) and ORs every lookup's mask into the
-// megaflow mask.
+// megaflow mask. goto_table (ActGotoTable) is the OpenFlow 1.1+
+// instruction: after the rule's other actions, look the packet up in
+// Table (always a later table) with the same in_port; the parser only
+// accepts it as the last action, so it behaves like a final
+// resubmit(,Table).
 
 // Action is one OpenFlow action. Only the fields named by its Kind are
 // meaningful; the others are zero, so Actions compare with ==.
@@ -200,6 +205,9 @@ func (a Action) appendTo(b *strings.Builder) {
 	case ActSetTpDst:
 		b.WriteString("mod_tp_dst:")
 		u(uint64(a.Value))
+	case ActGotoTable:
+		b.WriteString("goto_table:")
+		u(uint64(a.Table))
 	case ActResubmit:
 		if a.Port != PortInPort && a.Table == TableAll {
 			b.WriteString("resubmit:")

@@ -22,10 +22,11 @@ func ParseActions(s string, m *Match, ports PortLookup) ([]Action, error) {
 	if m == nil {
 		m = &Match{}
 	}
-	return parseActions(s, m, ports)
+	return parseActions(s, m, 0, ports)
 }
 
-func parseActions(s string, m *Match, ports PortLookup) ([]Action, error) {
+// parseActions parses an action list for a rule of table tid with match m.
+func parseActions(s string, m *Match, tid uint8, ports PortLookup) ([]Action, error) {
 	st := actionState{
 		tagged: m.Mask.VLAN[0].TCI&VLANCFI != 0 && m.Key.VLAN[0].TCI&VLANCFI != 0,
 		dlType: m.Key.DlType, dlSet: m.Mask.DlType == 0xffff,
@@ -46,9 +47,15 @@ func parseActions(s string, m *Match, ports PortLookup) ([]Action, error) {
 			drop = true
 			continue
 		}
+		if len(acts) > 0 && acts[len(acts)-1].Kind == ActGotoTable {
+			return nil, perr(ErrFlowSyntax, "goto_table must be the last action")
+		}
 		a, err := parseAction(item, &st, ports)
 		if err != nil {
 			return nil, err
+		}
+		if a.Kind == ActGotoTable && tid != TableAll && a.Table <= tid {
+			return nil, perr(ErrFlowValue, "goto_table: table %d is not after this rule's table %d", a.Table, tid)
 		}
 		acts = append(acts, a)
 	}
@@ -246,6 +253,15 @@ func parseAction(it kv, st *actionState, ports PortLookup) (Action, error) {
 			return Action{}, perr(ErrFlowSyntax, "set_field: write set_field:VALUE->FIELD")
 		}
 		return parseSetField(it.val, st)
+	case "goto_table":
+		if err := needVal(); err != nil {
+			return Action{}, err
+		}
+		n, err := parseNum(name, it.val, MaxTables-1)
+		if err != nil {
+			return Action{}, err
+		}
+		return Action{Kind: ActGotoTable, Table: uint8(n)}, nil
 	case "resubmit":
 		if err := needVal(); err != nil {
 			return Action{}, err

@@ -30,7 +30,8 @@
 //     and AH are skipped to the upper-layer protocol; ESP and no-next-header
 //     end the walk. A non-first fragment has NwProto IPProtoFragment.
 //   - L4 (not for non-first fragments): TCP ports and 12 flag bits, UDP and
-//     SCTP ports, ICMP/ICMPv6 type and code in TpSrc/TpDst; for ICMPv6
+//     SCTP ports, ICMP/IGMP/ICMPv6 type and code in TpSrc/TpDst (each under
+//     either IP version, as OVS); for ICMPv6
 //     neighbour solicitations/advertisements the link-layer address options
 //     go to ArpSha/ArpTha, as in OVS.
 //

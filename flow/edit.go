@@ -147,7 +147,7 @@ func ipv4Hdr(p *Packet, k *Key, l *Layout) []byte {
 		return nil
 	}
 	ip := d[l.L3:]
-	if ip[0]>>4 != 4 || int(ip[0]&0x0f)*4 < ipv4MinHdrLen {
+	if int(ip[0]&0x0f)*4 < ipv4MinHdrLen {
 		return nil
 	}
 	return ip
@@ -162,11 +162,7 @@ func ipv6Hdr(p *Packet, k *Key, l *Layout) []byte {
 	if int(l.L3)+ipv6HdrLen > len(d) {
 		return nil
 	}
-	ip := d[l.L3:]
-	if ip[0]>>4 != 6 {
-		return nil
-	}
-	return ip
+	return d[l.L3:]
 }
 
 // l4Hdr returns the frame from the transport header on if at least n of

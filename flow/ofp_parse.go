@@ -102,7 +102,7 @@ func ParseFlowMod(s string, mode ParseMode, ports PortLookup) (*FlowMod, error) 
 		return nil, err
 	}
 	if mode != ModeDelete {
-		acts, err := parseActions(actStr, &p.fm.Match, ports)
+		acts, err := parseActions(actStr, &p.fm.Match, p.fm.Table, ports)
 		if err != nil {
 			return nil, err
 		}

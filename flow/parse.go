@@ -11,6 +11,7 @@ import (
 // convention: the real upper-layer protocol is unknown there).
 const (
 	IPProtoHopByHop = 0
+	IPProtoIGMP     = 2
 	IPProtoRouting  = 43
 	IPProtoFragment = 44
 	IPProtoESP      = 50
@@ -66,14 +67,15 @@ func be32(b []byte) uint32 { return binary.BigEndian.Uint32(b) }
 //   - frame shorter than 14 bytes: DropTruncated, only InPort is set;
 //   - a VLAN tag cut short: DropTruncated, DlType is that TPID (the MACs
 //     and any complete outer tag are kept);
-//   - bad IPv4/IPv6 header (wrong version, IHL < 5, total length shorter
-//     than the header): DropMalformed; header or payload length beyond
-//     the frame: DropTruncated. In both cases all L3/L4 fields stay zero
-//     while L2 fields, DlType and l.L3 are set;
-//   - IPv6 extension header chain cut short: DropTruncated with the
-//     fixed IPv6 header fields set but NwProto zero;
-//   - transport header (TCP 20, UDP 8, SCTP 12, ICMP/ICMPv6 8 bytes) cut
-//     short: DropTruncated with the L3 fields set, L4 fields zero and
+//   - bad IPv4 header (IHL < 5, total length shorter than the header):
+//     DropMalformed; IPv4/IPv6 header or payload length beyond the frame:
+//     DropTruncated. In both cases all L3/L4 fields stay zero while L2
+//     fields, DlType and l.L3 are set. The IP version nibble is not
+//     checked (the ethertype decides), exactly as OVS;
+//   - IPv6 extension header chain cut short: DropTruncated with only the
+//     IPv6 addresses set (OVS keeps no more);
+//   - transport header (TCP 20, UDP 8, SCTP 12, ICMP/IGMP/ICMPv6 8
+//     bytes) cut short: DropTruncated with the L3 fields set, L4 fields zero and
 //     l.L4 == -1.
 //
 // Whatever the result, l.L4 >= 0 guarantees the fixed transport header of
@@ -164,9 +166,7 @@ func extractIPv4(frame []byte, off int, k *Key, l *Layout) DropReason {
 	if len(ip) < ipv4MinHdrLen {
 		return DropTruncated
 	}
-	if ip[0]>>4 != 4 {
-		return DropMalformed
-	}
+	// Like OVS, the version nibble is not checked: the ethertype decides.
 	ihl := int(ip[0]&0x0f) * 4
 	if ihl < ipv4MinHdrLen {
 		return DropMalformed
@@ -194,7 +194,7 @@ func extractIPv4(frame []byte, off int, k *Key, l *Layout) DropReason {
 		}
 	}
 	// Ethernet padding after the datagram is never parsed.
-	return extractL4(ip[ihl:tot], off+ihl, false, k, l)
+	return extractL4(ip[ihl:tot], off+ihl, k, l)
 }
 
 func extractIPv6(frame []byte, off int, k *Key, l *Layout) DropReason {
@@ -202,19 +202,18 @@ func extractIPv6(frame []byte, off int, k *Key, l *Layout) DropReason {
 	if len(ip) < ipv6HdrLen {
 		return DropTruncated
 	}
-	if ip[0]>>4 != 6 {
-		return DropMalformed
-	}
 	plen := int(be16(ip[4:]))
 	if ipv6HdrLen+plen > len(ip) {
 		return DropTruncated
 	}
-	vtf := be32(ip[0:])
-	k.NwTOS = uint8(vtf >> 20)
-	k.IPv6Label = vtf & 0x000fffff
-	k.NwTTL = ip[7]
+	// Like OVS, the version nibble is not checked, and a bad extension
+	// header chain leaves only the addresses in the key.
 	copy(k.NwSrc[:], ip[8:24])
 	copy(k.NwDst[:], ip[24:40])
+	vtf := be32(ip[0:])
+	k.NwTTL = ip[7]
+	k.NwTOS = uint8(vtf >> 20)
+	k.IPv6Label = vtf & 0x000fffff
 
 	proto := ip[6]
 	p := ip[ipv6HdrLen : ipv6HdrLen+plen]
@@ -222,22 +221,16 @@ func extractIPv6(frame []byte, off int, k *Key, l *Layout) DropReason {
 	// Every extension header consumes at least 8 bytes of p, so the loop
 	// ends after at most plen/8 rounds.
 	for {
+		if len(p) < 8 && isIPv6Ext(proto) {
+			return badIPv6Ext(k)
+		}
 		var n int
 		switch proto {
 		case IPProtoHopByHop, IPProtoRouting, IPProtoDstOpts:
-			if len(p) < 8 {
-				return DropTruncated
-			}
 			n = (int(p[1]) + 1) * 8
 		case IPProtoAH:
-			if len(p) < 8 {
-				return DropTruncated
-			}
 			n = (int(p[1]) + 2) * 4
 		case IPProtoFragment:
-			if len(p) < 8 {
-				return DropTruncated
-			}
 			// Any non-zero offset/flags word marks a fragment (OVS);
 			// only the first fragment carries the upper-layer header.
 			if offlg := be16(p[2:]); offlg != 0 {
@@ -252,10 +245,10 @@ func extractIPv6(frame []byte, off int, k *Key, l *Layout) DropReason {
 		default:
 			// Upper-layer protocol, ESP, no-next-header or unknown.
 			k.NwProto = proto
-			return extractL4(p, l4, true, k, l)
+			return extractL4(p, l4, k, l)
 		}
 		if len(p) < n {
-			return DropTruncated
+			return badIPv6Ext(k)
 		}
 		proto = p[0]
 		p = p[n:]
@@ -263,9 +256,27 @@ func extractIPv6(frame []byte, off int, k *Key, l *Layout) DropReason {
 	}
 }
 
+// badIPv6Ext clears what OVS does not keep for an IPv6 packet whose
+// extension header chain is cut short: all but the addresses.
+func badIPv6Ext(k *Key) DropReason {
+	k.NwTTL, k.NwTOS, k.IPv6Label, k.NwFrag = 0, 0, 0, 0
+	return DropTruncated
+}
+
+// isIPv6Ext reports whether proto is an IPv6 extension header Extract
+// walks over.
+func isIPv6Ext(proto uint8) bool {
+	switch proto {
+	case IPProtoHopByHop, IPProtoRouting, IPProtoDstOpts, IPProtoAH, IPProtoFragment:
+		return true
+	}
+	return false
+}
+
 // extractL4 parses the transport header p found at offset off of the
-// frame, for k.NwProto.
-func extractL4(p []byte, off int, v6 bool, k *Key, l *Layout) DropReason {
+// frame, for k.NwProto. As in OVS, ICMP, IGMP and ICMPv6 are recognised
+// whatever the IP version.
+func extractL4(p []byte, off int, k *Key, l *Layout) DropReason {
 	switch k.NwProto {
 	case IPProtoTCP:
 		if len(p) < tcpMinHdrLen {
@@ -286,19 +297,13 @@ func extractL4(p []byte, off int, v6 bool, k *Key, l *Layout) DropReason {
 		}
 		k.TpSrc = be16(p[0:])
 		k.TpDst = be16(p[2:])
-	case IPProtoICMP:
-		if v6 {
-			return DropNone
-		}
-		if len(p) < icmpHdrLen {
+	case IPProtoICMP, IPProtoIGMP:
+		if len(p) < icmpHdrLen { // IGMP's header is 8 bytes too
 			return DropTruncated
 		}
 		k.TpSrc = uint16(p[0])
 		k.TpDst = uint16(p[1])
 	case IPProtoICMPv6:
-		if !v6 {
-			return DropNone
-		}
 		if len(p) < icmpHdrLen {
 			return DropTruncated
 		}

@@ -203,7 +203,7 @@ func extractCases() []extractCase {
 			layout: Layout{L3: 14, L4: -1}, reason: DropMalformed,
 		},
 		{
-			name:   "ipv4 bad version",
+			name:   "IPv6 packet with the IPv4 ethertype: IHL 0",
 			frame:  ethFrame(hwA, hwB, nil, EthTypeIPv4, ipv6Pkt(addr6A, addr6B, 0, 0, 1, IPProtoUDP, udp)),
 			want:   l2(EthTypeIPv4),
 			layout: Layout{L3: 14, L4: -1}, reason: DropMalformed,
@@ -276,9 +276,9 @@ func extractCases() []extractCase {
 			layout: Layout{L3: 14, L4: -1},
 		},
 		{
-			name:   "ipv6 extension header overruns payload",
+			name:   "ipv6 extension header overruns payload: addresses only",
 			frame:  ethFrame(hwA, hwB, nil, EthTypeIPv6, v6(IPProtoHopByHop, extHdr(IPProtoUDP, 2, 0)[:16])),
-			want:   ipv6(l2(EthTypeIPv6), 0),
+			want:   keyWith(l2(EthTypeIPv6), func(k *Key) { k.NwSrc, k.NwDst = addr6A, addr6B }),
 			layout: Layout{L3: 14, L4: -1}, reason: DropTruncated,
 		},
 		{
@@ -294,10 +294,23 @@ func extractCases() []extractCase {
 			layout: Layout{L3: 14, L4: 54},
 		},
 		{
-			name:   "ipv6 icmp (v4 number) is not parsed",
+			name:   "icmp (v4 number) in ipv6 is parsed, as OVS",
 			frame:  ethFrame(hwA, hwB, nil, EthTypeIPv6, v6(IPProtoICMP, icmpMsg(8, 0, nil))),
-			want:   ipv6(l2(EthTypeIPv6), IPProtoICMP),
-			layout: Layout{L3: 14, L4: -1},
+			want:   keyWith(ipv6(l2(EthTypeIPv6), IPProtoICMP), func(k *Key) { k.TpSrc = 8 }),
+			layout: Layout{L3: 14, L4: 54},
+		},
+		{
+			name:   "igmp v2 report",
+			frame:  ethFrame(hwA, hwB, nil, EthTypeIPv4, ipv4Pkt(addr4A, addr4B, o4(IPProtoIGMP), []byte{0x16, 0, 0xfa, 0x04, 239, 1, 2, 3})),
+			want:   keyWith(ipv4(l2(EthTypeIPv4), IPProtoIGMP), func(k *Key) { k.TpSrc = 0x16 }),
+			layout: Layout{L3: 14, L4: 34},
+		},
+		{
+			name: "ipv4 version nibble is not checked",
+			frame: ethFrame(hwA, hwB, nil, EthTypeIPv4, joinBytes([]byte{0x55},
+				ipv4Pkt(addr4A, addr4B, o4(IPProtoUDP), joinBytes(udpDgram(1, 2, nil), make([]byte, 4)))[1:])),
+			want:   keyWith(ipv4(l2(EthTypeIPv4), IPProtoUDP), func(k *Key) { k.TpSrc, k.TpDst = 1, 2 }),
+			layout: Layout{L3: 14, L4: 34},
 		},
 		{
 			name:   "neighbour solicitation with source LLA",
@@ -385,7 +398,7 @@ func checkLayoutInvariant(t *testing.T, frame []byte, k *Key, l *Layout) {
 	if l.L4 < 0 {
 		return
 	}
-	need := map[uint8]int{IPProtoTCP: 20, IPProtoUDP: 8, IPProtoSCTP: 12, IPProtoICMP: 8, IPProtoICMPv6: 8}[k.NwProto]
+	need := map[uint8]int{IPProtoTCP: 20, IPProtoUDP: 8, IPProtoSCTP: 12, IPProtoICMP: 8, IPProtoIGMP: 8, IPProtoICMPv6: 8}[k.NwProto]
 	if need == 0 || l.L4 <= l.L3 || int(l.L4)+need > len(frame) {
 		t.Fatalf("L4 %d (proto %d) invalid in frame of %d", l.L4, k.NwProto, len(frame))
 	}

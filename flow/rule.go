@@ -383,7 +383,7 @@ func (t *Table) Add(fm *FlowMod, now int64) (*Rule, error) {
 	if tid == TableAll {
 		tid = 0
 	}
-	if err := checkActions(fm.Actions); err != nil {
+	if err := checkActions(fm.Actions, tid); err != nil {
 		return nil, err
 	}
 	m := fm.Match
@@ -436,8 +436,9 @@ func (t *Table) Add(fm *FlowMod, now int64) (*Rule, error) {
 	return r, nil
 }
 
-// checkActions validates hand-built action lists.
-func checkActions(acts []Action) error {
+// checkActions validates hand-built action lists for a rule of table tid
+// (TableAll: not known yet).
+func checkActions(acts []Action, tid uint8) error {
 	for i, a := range acts {
 		bad := ""
 		switch a.Kind {
@@ -480,6 +481,12 @@ func checkActions(acts []Action) error {
 		case ActResubmit:
 			if a.Port != PortInPort && a.Port != PortLocal && a.Port >= PortMax {
 				bad = "resubmit port out of range"
+			}
+		case ActGotoTable:
+			if a.Table >= MaxTables || i != len(acts)-1 {
+				bad = "goto_table must be last and name a table 0..254"
+			} else if tid != TableAll && a.Table <= tid {
+				bad = "goto_table must name a later table"
 			}
 		case ActNormal, ActFlood, ActAll, ActInPort, ActLocal, ActController,
 			ActStripVLAN, ActSetDlSrc, ActSetDlDst, ActSetTpSrc, ActSetTpDst:
@@ -630,10 +637,15 @@ func (t *Table) del(fm *FlowMod, strict bool) []*Rule {
 // added instead, as Open vSwitch does. It returns the number of rules
 // modified or added.
 func (t *Table) ModifyActions(fm *FlowMod, strict bool, now int64) (int, error) {
-	if err := checkActions(fm.Actions); err != nil {
+	if err := checkActions(fm.Actions, TableAll); err != nil {
 		return 0, err
 	}
 	rs := t.Select(fm, strict)
+	for _, r := range rs {
+		if err := checkActions(fm.Actions, r.Table); err != nil {
+			return 0, err
+		}
+	}
 	if len(rs) == 0 {
 		if fm.CookieMask != 0 {
 			return 0, nil

@@ -708,6 +708,7 @@ func TestAddRejectsBadActions(t *testing.T) {
 		{Kind: ActSetNwSrc},
 		{Kind: ActSetIPv6Dst, Addr: netip.MustParseAddr("1.2.3.4")},
 		{Kind: ActResubmit, Port: PortFlood, Table: TableAll},
+		{Kind: ActGotoTable, Table: 0},
 	} {
 		_, err := tb.Add(&FlowMod{Actions: []Action{{Kind: ActNormal}, a}}, 0)
 		if !errors.Is(err, ErrBadAction) {
@@ -720,6 +721,15 @@ func TestAddRejectsBadActions(t *testing.T) {
 	if tb.Len() != 0 {
 		t.Errorf("bad adds left %d rules", tb.Len())
 	}
+	// goto_table must go forward, also when modifying rules of later tables.
+	mustAdd(t, tb, "table=4,in_port=9,actions=drop", 0)
+	if _, err := tb.ModifyActions(mustMod(t, "in_port=9,actions=goto_table:2", ModeModify), false, 0); !errors.Is(err, ErrBadAction) {
+		t.Errorf("backward goto_table via modify: %v", err)
+	}
+	if _, err := tb.Add(&FlowMod{Table: 4, Actions: []Action{{Kind: ActGotoTable, Table: 4}}}, 0); !errors.Is(err, ErrBadAction) {
+		t.Errorf("goto_table to the same table: %v", err)
+	}
+	tb.Delete(mustMod(t, "table=4", ModeDelete))
 	_, err := tb.Add(&FlowMod{Actions: []Action{{Kind: ActOutput, Port: 3}, {Kind: ActResubmit, Port: PortInPort, Table: 4}}}, 0)
 	if err != nil {
 		t.Errorf("valid hand-built actions refused: %v", err)

@@ -31,23 +31,31 @@ var (
 // the summary. Losing every packet is not an error (Received is 0); an
 // error means ping itself could not run.
 func Ping(ctx context.Context, ns *NS, dst string, count int) (PingResult, error) {
-	var r PingResult
 	out, err := ns.Command(ctx, "ping", "-n", "-q", "-c", strconv.Itoa(count), "-i", "0.2", "-W", "1", dst).CombinedOutput()
-	m := pingCount.FindStringSubmatch(string(out))
-	if m == nil {
+	r, ok := parsePing(string(out))
+	if !ok {
 		return r, fmt.Errorf("lab: ping %s from %s: %v: %s", dst, ns, err, strings.TrimSpace(string(out)))
+	}
+	return r, nil
+}
+
+// parsePing reads the summary lines of `ping -q`.
+func parsePing(out string) (r PingResult, ok bool) {
+	m := pingCount.FindStringSubmatch(out)
+	if m == nil {
+		return r, false
 	}
 	r.Sent, _ = strconv.Atoi(m[1])
 	r.Received, _ = strconv.Atoi(m[2])
-	if m := pingLoss.FindStringSubmatch(string(out)); m != nil {
+	if m := pingLoss.FindStringSubmatch(out); m != nil {
 		r.Loss, _ = strconv.ParseFloat(m[1], 64)
 	}
-	if m := pingRTT.FindStringSubmatch(string(out)); m != nil {
+	if m := pingRTT.FindStringSubmatch(out); m != nil {
 		r.RTTMin, _ = strconv.ParseFloat(m[1], 64)
 		r.RTTAvg, _ = strconv.ParseFloat(m[2], 64)
 		r.RTTMax, _ = strconv.ParseFloat(m[3], 64)
 	}
-	return r, nil
+	return r, true
 }
 
 // IperfResult is what an iperf3 run measured, seen by the receiver.
@@ -55,9 +63,9 @@ type IperfResult struct {
 	Seconds     float64
 	BitsPerSec  float64 // TCP: received goodput
 	Packets     int64   // UDP: datagrams sent
-	Lost        int64   // UDP: datagrams lost (per the receiver)
-	SentPPS     float64 // UDP
-	ReceivedPPS float64 // UDP
+	Lost        int64   // UDP: datagrams sent but not received
+	SentPPS     float64 // UDP: datagrams sent per second
+	ReceivedPPS float64 // UDP: datagrams received per second of the test
 }
 
 // LossPercent returns the UDP loss in percent.
@@ -103,35 +111,48 @@ func Iperf(ctx context.Context, src, dst *NS, dstIP string, d time.Duration, udp
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
+	if perr := parseIperf(out, udp, &r); perr != nil {
+		return r, fmt.Errorf("lab: iperf3 %s -> %s (%v): %w", src, dstIP, err, perr)
+	}
+	return r, nil
+}
+
+// parseIperf reads the JSON report (-J) of an iperf3 client into r.
+func parseIperf(out []byte, udp bool, r *IperfResult) error {
 	var j struct {
 		Error string `json:"error"`
 		End   struct {
 			Sum         iperfSum `json:"sum"`          // UDP
-			SumSent     iperfSum `json:"sum_sent"`     // TCP, UDP (3.12+)
-			SumReceived iperfSum `json:"sum_received"` // TCP, UDP (3.12+)
+			SumSent     iperfSum `json:"sum_sent"`     // TCP; UDP in 3.12+
+			SumReceived iperfSum `json:"sum_received"` // TCP; UDP in 3.12+
 		} `json:"end"`
 	}
-	if jerr := json.Unmarshal(out, &j); jerr != nil {
-		return r, fmt.Errorf("lab: iperf3 %s -> %s: %v: %s", src, dstIP, err, strings.TrimSpace(string(out)))
+	if err := json.Unmarshal(out, &j); err != nil {
+		return fmt.Errorf("%w: %s", err, strings.TrimSpace(string(out)))
 	}
 	if j.Error != "" {
-		return r, fmt.Errorf("lab: iperf3 %s -> %s: %s", src, dstIP, j.Error)
+		return errors.New(j.Error)
 	}
 	if !udp {
 		s := j.End.SumReceived
 		r.Seconds, r.BitsPerSec = s.Seconds, s.BitsPerSecond
-		return r, nil
+		return nil
 	}
-	s := j.End.Sum
-	if j.End.SumReceived.Packets > 0 || j.End.SumReceived.Seconds > 0 {
-		s = j.End.SumReceived
+	// 3.12 reports the sender's count in sum_sent and the receiver's view
+	// (highest sequence number seen, and gaps) in sum_received; older
+	// versions only have sum.
+	sent, recv := j.End.SumSent, j.End.SumReceived
+	if sent.Packets == 0 {
+		sent, recv = j.End.Sum, j.End.Sum
 	}
-	r.Seconds, r.Packets, r.Lost, r.BitsPerSec = s.Seconds, s.Packets, s.LostPackets, s.BitsPerSecond
+	r.Seconds, r.Packets, r.BitsPerSec = sent.Seconds, sent.Packets, sent.BitsPerSecond
+	received := max(recv.Packets-recv.LostPackets, 0)
+	r.Lost = max(r.Packets-received, 0)
 	if r.Seconds > 0 {
 		r.SentPPS = float64(r.Packets) / r.Seconds
-		r.ReceivedPPS = float64(r.Packets-r.Lost) / r.Seconds
+		r.ReceivedPPS = float64(received) / r.Seconds
 	}
-	return r, nil
+	return nil
 }
 
 type iperfSum struct {

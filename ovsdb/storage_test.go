@@ -287,8 +287,9 @@ func (rc *rpcClient) tryTransact(params string) bool {
 	rc.mu.Lock()
 	defer rc.mu.Unlock()
 	for {
-		for _, m := range rc.got {
+		for i, m := range rc.got {
 			if n, ok := m["id"].(json.Number); ok && n.String() == fmt.Sprint(id) {
+				rc.got = append(rc.got[:i:i], rc.got[i+1:]...)
 				res, _ := m["result"].([]any)
 				return res != nil && errTag(res) == ""
 			}

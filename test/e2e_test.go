@@ -6,6 +6,8 @@ package test
 
 import (
 	"context"
+	"encoding/json"
+	"strconv"
 	"xvs/lab"
 
 	"strings"
@@ -44,7 +46,48 @@ func TestAccessPorts(t *testing.T) {
 		}
 	}
 	t.Logf("vsctl show:\n%s", n.vsctl("show"))
-	_ = time.Second
+
+	// TCP at speed (checksums, segmentation, no stalls).
+	if bps := iperf(t, h2, h1, 2); bps < 50e6 {
+		t.Errorf("iperf3 h1 -> h2: %.1f Mbit/s, want at least 50", bps/1e6)
+	}
+}
+
+// iperf runs an iperf3 TCP test from client to server for secs seconds and
+// returns the received bits per second.
+func iperf(t *testing.T, server, client *host, secs int) float64 {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), time.Duration(secs+15)*time.Second)
+	defer cancel()
+	srv := server.ns.Command(ctx, "iperf3", "-s", "-1", "-B", server.ip, "-p", "5201")
+	if err := srv.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = srv.Process.Kill(); _ = srv.Wait() }()
+	var out []byte
+	var err error
+	for i := 0; i < 20; i++ { // until the server listens
+		out, err = client.ns.Exec(ctx, "iperf3", "-J", "-c", server.ip, "-p", "5201", "-t", strconv.Itoa(secs))
+		if err == nil || !strings.Contains(string(out), "connect") {
+			break
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	if err != nil {
+		t.Fatalf("iperf3: %v", err)
+	}
+	var res struct {
+		End struct {
+			SumReceived struct {
+				BitsPerSecond float64 `json:"bits_per_second"`
+			} `json:"sum_received"`
+		} `json:"end"`
+	}
+	if err := json.Unmarshal(out, &res); err != nil {
+		t.Fatalf("iperf3 output: %v: %s", err, out)
+	}
+	t.Logf("iperf3 %s -> %s: %.1f Mbit/s", client.name, server.name, res.End.SumReceived.BitsPerSecond/1e6)
+	return res.End.SumReceived.BitsPerSecond
 }
 
 // fdbHas reports whether an fdb/show listing has mac on vlan.

@@ -31,7 +31,7 @@ func main() {
 	unixctl := flag.String("unixctl", "", "management socket for ovs-appctl (default /var/run/openvswitch/ovs-vswitchd.PID.ctl)")
 	pidfile := flag.String("pidfile", "", "write the process id to this file (default /var/run/openvswitch/ovs-vswitchd.pid with the default --unixctl, so plain ovs-appctl finds xvsd)")
 	logFile := flag.String("log-file", "", "log to this file instead of stderr (reopened on SIGHUP)")
-	metrics := flag.String("metrics", "", "Prometheus metrics address (reserved; not implemented yet)")
+	metrics := flag.String("metrics", "", "serve Prometheus metrics on [HOST]:PORT (loopback unless HOST is given; off by default)")
 	verbose := flag.String("verbose", "info", "log level: debug, info, warn, error")
 	pollers := flag.Int("pollers", 1, "number of fast-path poller threads")
 	cpus := flag.String("cpus", "", "comma-separated CPUs to pin pollers to")
@@ -47,10 +47,6 @@ func main() {
 		if *pidfile == "" {
 			*pidfile = "/var/run/openvswitch/ovs-vswitchd.pid"
 		}
-	}
-	if *metrics != "" {
-		fmt.Fprintln(os.Stderr, "xvsd: --metrics is not implemented yet")
-		os.Exit(1)
 	}
 	switch strings.ToLower(*verbose) {
 	case "debug", "dbg":
@@ -68,7 +64,7 @@ func main() {
 	log := slog.New(slog.NewTextHandler(logw, &slog.HandlerOptions{Level: daemon.Level}))
 	slog.SetDefault(log)
 
-	cfg := daemon.Config{DB: *db, Remotes: remotes, Unixctl: *unixctl, Pidfile: *pidfile, Log: log, Pollers: *pollers}
+	cfg := daemon.Config{DB: *db, Remotes: remotes, Unixctl: *unixctl, Pidfile: *pidfile, Log: log, Pollers: *pollers, Metrics: *metrics}
 	if *cpus != "" {
 		for _, c := range strings.Split(*cpus, ",") {
 			n, err := strconv.Atoi(strings.TrimSpace(c))
