@@ -84,10 +84,12 @@ type Result struct {
 	Offered   uint64  // frames the generator transmitted in the window
 	Delivered uint64  // frames the sink counted in the window
 	Seconds   float64 // window length
-	// Drops says where offered frames were lost in the window: at the
-	// DUT's ingress (veth ring full when the generator transmits into it),
-	// at the sink's ingress, and at the DUT's egress.
-	Drops struct{ DUTIn, SinkIn, DUTOut uint64 }
+	// Drops says where offered frames were lost in the window: DUTRing:
+	// the DUT's ingress veth ring was full (generator xdp_xmit errors);
+	// DUTIn: dropped by the DUT's ingress NAPI (e.g. AF_XDP rx ring full
+	// or fill ring empty); DUTOut: tx drops of the DUT's egress veth;
+	// SinkIn: the sink's ring was full.
+	Drops struct{ DUTRing, DUTIn, DUTOut, SinkIn uint64 }
 	// DUTCPU is the CPU time the DUT consumed in the window (its threads,
 	// processes and veth NAPI threads; softirq work is not seen), so
 	// NsPerFrame is the DUT's cost per delivered frame even when other
@@ -121,9 +123,9 @@ func (r Result) Loss() float64 {
 }
 
 func (r Result) String() string {
-	return fmt.Sprintf("%-14s flows=%-5d %6.3f Mpps  offered %6.3f Mpps  loss %5.1f%%  DUT cpu %.2fs = %.0f ns/frame (drops: dut-in %d, dut-out %d, sink-in %d; load %.1f)",
+	return fmt.Sprintf("%-14s flows=%-5d %6.3f Mpps  offered %6.3f Mpps  loss %5.1f%%  DUT cpu %.2fs = %.0f ns/frame (drops: dut-ring %d, dut-in %d, dut-out %d, sink-in %d; load %.1f)",
 		r.Name, r.Flows, r.Mpps(), r.OfferedMpps(), 100*r.Loss(), r.DUTCPU.Seconds(), r.NsPerFrame(),
-		r.Drops.DUTIn, r.Drops.DUTOut, r.Drops.SinkIn, r.Load)
+		r.Drops.DUTRing, r.Drops.DUTIn, r.Drops.DUTOut, r.Drops.SinkIn, r.Load)
 }
 
 // UDPFrame builds the benchmark frame: Ethernet gen->sink, IPv4
@@ -277,7 +279,8 @@ func (t *Topology) Run(ctx context.Context, name string, dut DUT, cfg Config) (r
 	c1 := t.dropCounters()
 	res.DUTCPU = time.Duration(cpu1 - cpu0)
 	mcancel()
-	res.Drops.DUTIn, res.Drops.SinkIn, res.Drops.DUTOut = c1[0]-c0[0], c1[1]-c0[1], c1[2]-c0[2]
+	res.Drops.DUTRing, res.Drops.DUTIn = c1[0]-c0[0], c1[1]-c0[1]
+	res.Drops.DUTOut, res.Drops.SinkIn = c1[2]-c0[2], c1[3]-c0[3]
 	res.Offered, res.Delivered, res.Seconds = s1-s0, d1-d0, t1.Sub(t0).Seconds()
 
 	if err := stopGen(); err != nil {
@@ -311,15 +314,14 @@ func (t *Topology) pin(cfg Config) {
 	PinNAPI(t.GenIf, cfg.GenCPU, 0)
 }
 
-// dropCounters reads [frames the generator's veth could not hand to the
-// DUT's ingress ring, frames the DUT's egress veth could not hand to the
-// sink (xdp_xmit errors), tx drops of the DUT's egress veth].
-func (t *Topology) dropCounters() [3]uint64 {
-	var c [3]uint64
-	c[0] = ethtoolStat(t.Gen, t.GenIf, "tx_queue_0_xdp_xmit_errors") + ethtoolStat(t.DUT, t.InIf, "rx_queue_0_drops")
-	c[1] = ethtoolStat(t.DUT, t.OutIf, "tx_queue_0_xdp_xmit_errors") + ethtoolStat(t.Sink, t.SinkIf, "rx_queue_0_drops")
+// dropCounters reads the counters behind Result.Drops, in its order.
+func (t *Topology) dropCounters() [4]uint64 {
+	var c [4]uint64
+	c[0] = ethtoolStat(t.Gen, t.GenIf, "tx_queue_0_xdp_xmit_errors")
+	c[1] = ethtoolStat(t.DUT, t.InIf, "rx_queue_0_drops")
 	out, _ := exec.Command("ip", "netns", "exec", t.DUT, "cat", "/sys/class/net/"+t.OutIf+"/statistics/tx_dropped").Output()
 	fmt.Sscan(string(out), &c[2])
+	c[3] = ethtoolStat(t.Sink, t.SinkIf, "rx_queue_0_drops")
 	return c
 }
 

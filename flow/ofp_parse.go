@@ -286,6 +286,10 @@ func (p *flowParser) item(it kv) error {
 			p.fm.ResetCounts = true
 			return nil
 		}
+		if name == "check_overlap" && !p.matchOnly && p.mode == ModeAdd {
+			p.fm.CheckOverlap = true
+			return nil
+		}
 		if isMatchField(name) || isFlowParam(name) {
 			return perr(ErrFlowSyntax, "field %s needs a value", name)
 		}

@@ -74,9 +74,10 @@ func be32(b []byte) uint32 { return binary.BigEndian.Uint32(b) }
 //     checked (the ethertype decides), exactly as OVS;
 //   - IPv6 extension header chain cut short: DropTruncated with only the
 //     IPv6 addresses set (OVS keeps no more);
-//   - transport header (TCP 20, UDP 8, SCTP 12, ICMP/IGMP/ICMPv6 8
-//     bytes) cut short: DropTruncated with the L3 fields set, L4 fields zero and
-//     l.L4 == -1.
+//   - transport header (TCP 20 and its data offset, UDP 8, SCTP 12,
+//     ICMP/IGMP/ICMPv6 8 bytes) cut short: DropTruncated (a TCP data
+//     offset below 5: DropMalformed) with the L3 fields set, L4 fields
+//     zero and l.L4 == -1.
 //
 // Whatever the result, l.L4 >= 0 guarantees the fixed transport header of
 // k.NwProto lies within frame, and l.L3 >= 0 that frame has a complete
@@ -280,6 +281,12 @@ func extractL4(p []byte, off int, k *Key, l *Layout) DropReason {
 	switch k.NwProto {
 	case IPProtoTCP:
 		if len(p) < tcpMinHdrLen {
+			return DropTruncated
+		}
+		// The data offset must cover the fixed header and fit (OVS).
+		if hl := int(p[12]>>4) * 4; hl < tcpMinHdrLen {
+			return DropMalformed
+		} else if hl > len(p) {
 			return DropTruncated
 		}
 		k.TpSrc = be16(p[0:])

@@ -12,6 +12,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"math/rand/v2"
 	"net"
 	"os"
 	"os/exec"
@@ -326,7 +327,30 @@ func TestExtractAgainstOVS(t *testing.T) {
 	}
 	o := startOVS(t)
 	n := 0
-	for _, frame := range corpusFrames(t) {
+	frames := corpusFrames(t)
+	// Every truncation of every table frame, and byte mutations of them
+	// (deterministic), reach the error paths of both parsers.
+	rng := rand.New(rand.NewPCG(5, 6))
+	for _, tc := range extractCases() {
+		for i := ethHdrLen; i < len(tc.frame); i++ {
+			frames = append(frames, tc.frame[:i])
+		}
+		for range 20 {
+			if len(tc.frame) < ethHdrLen {
+				break
+			}
+			m := bytes.Clone(tc.frame)
+			for range 1 + rng.IntN(3) {
+				i := ethHdrLen - 2 + rng.IntN(len(m)-ethHdrLen+2)
+				m[i] = byte(rng.Uint32())
+				if rng.IntN(4) == 0 {
+					m[i] = []byte{0, 1, 2, 6, 17, 43, 44, 51, 58, 60, 132, 0xff}[rng.IntN(12)]
+				}
+			}
+			frames = append(frames, m)
+		}
+	}
+	for _, frame := range frames {
 		if len(frame) < ethHdrLen {
 			continue // OVS drops runts before extracting a flow
 		}

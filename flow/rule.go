@@ -64,9 +64,27 @@ const (
 	DefaultPriority = 0x8000
 )
 
-// ErrBadAction is returned by Add and ModifyActions for an action list
-// the parser could not have produced (unknown kind, value out of range).
-var ErrBadAction = errors.New("invalid action")
+// Errors of Table operations.
+var (
+	// ErrBadAction is returned by Add and ModifyActions for an action list
+	// the parser could not have produced (unknown kind, value out of range).
+	ErrBadAction = errors.New("invalid action")
+	// ErrOverlap is returned by Add for a check_overlap flow that overlaps
+	// an existing rule of the same priority.
+	ErrOverlap = errors.New("flow overlaps an existing rule of the same priority")
+)
+
+// Overlaps reports whether some packet could match both m and o: on every
+// bit both masks care about, the values agree.
+func (m *Match) Overlaps(o *Match) bool {
+	mm, mk, om, ok := m.Mask.Words(), m.Key.Words(), o.Mask.Words(), o.Key.Words()
+	for i := range mm {
+		if (mk[i]^ok[i])&mm[i]&om[i] != 0 {
+			return false
+		}
+	}
+	return true
+}
 
 // Match is a masked flow key. A key k matches when k&Mask == Key. Key is
 // kept normalised (Key&Mask == Key) by everything in this package.
@@ -142,6 +160,10 @@ type FlowMod struct {
 	// ResetCounts zeroes the counters of a replaced or modified rule
 	// (reset_counts flag); by default they are kept.
 	ResetCounts bool
+	// CheckOverlap makes Add fail with ErrOverlap if a rule of the same
+	// table and priority (other than an identical one) could match the
+	// same packet (check_overlap flag).
+	CheckOverlap bool
 	// OutPort restricts delete/modify/dump to rules that output to this
 	// port (out_port=); PortNone (the default) means any.
 	OutPort uint32
@@ -388,6 +410,17 @@ func (t *Table) Add(fm *FlowMod, now int64) (*Rule, error) {
 	}
 	m := fm.Match
 	m.Normalize()
+	if fm.CheckOverlap {
+		var clash *Rule
+		t.each(tid, func(r *Rule) {
+			if clash == nil && r.Priority == fm.Priority && r.Match != m && r.Match.Overlaps(&m) {
+				clash = r
+			}
+		})
+		if clash != nil {
+			return nil, fmt.Errorf("table %d, priority %d, %q: %w", tid, fm.Priority, clash.Match.String(), ErrOverlap)
+		}
+	}
 	ot := t.tables[tid]
 	if ot == nil {
 		ot = &ofTable{byMask: make(map[Key]*ruleSubtable)}

@@ -735,3 +735,27 @@ func TestAddRejectsBadActions(t *testing.T) {
 		t.Errorf("valid hand-built actions refused: %v", err)
 	}
 }
+
+func TestCheckOverlap(t *testing.T) {
+	tb := NewTable()
+	mustAdd(t, tb, "priority=10,in_port=1,ip,actions=drop", 0)
+	for _, c := range []struct {
+		flow string
+		ok   bool
+	}{
+		{"check_overlap,priority=10,tcp,actions=drop", false},             // in_port=1,tcp matches both
+		{"check_overlap,priority=10,in_port=2,ip,actions=drop", true},     // disjoint in_port
+		{"check_overlap,priority=10,in_port=1,arp,actions=drop", true},    // disjoint dl_type
+		{"check_overlap,priority=11,in_port=1,actions=drop", true},        // other priority
+		{"check_overlap,priority=10,in_port=1,ip,actions=output:3", true}, // identical: replaces
+		{"check_overlap,table=1,priority=10,ip,actions=drop", true},       // other table
+	} {
+		_, err := tb.Add(mustFlow(t, c.flow), 0)
+		if c.ok != (err == nil) || err != nil && !errors.Is(err, ErrOverlap) {
+			t.Errorf("%s: %v", c.flow, err)
+		}
+	}
+	if _, err := ParseFlowMod("check_overlap,ip", ModeDelete, nil); err == nil {
+		t.Error("check_overlap accepted in del-flows")
+	}
+}

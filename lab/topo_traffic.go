@@ -167,6 +167,7 @@ type TrafficOptions struct {
 	Pings    int           // echo requests per path (default 5)
 	Duration time.Duration // per iperf3 run (default 3 s)
 	NoIperf  bool          // ping only
+	IperfUDP bool          // UDP with iperf3 -u -l 18 -b 0 instead of UDPFlood
 	Log      io.Writer     // progress lines, if set
 }
 
@@ -181,7 +182,8 @@ type PathResult struct {
 }
 
 // Traffic runs every path of t: a ping, then (unless NoIperf) iperf3 TCP
-// and the 64-byte UDP flood where the path asks for them. The returned
+// and the 64-byte UDP flood (UDPFlood, or iperf3 with IperfUDP) where the
+// path asks for them. The returned
 // error is non-nil when any path's connectivity check failed.
 func (t *Topo) Traffic(ctx context.Context, o TrafficOptions) ([]PathResult, error) {
 	if o.Pings <= 0 {
@@ -238,8 +240,17 @@ func (t *Topo) Traffic(ctx context.Context, o TrafficOptions) ([]PathResult, err
 				}
 			}
 			if p.UDP {
-				logf("--- %s: iperf3 UDP 64-byte frames %v", p.Name, o.Duration)
-				r, err := Iperf(ctx, src, dst, to.IP(), o.Duration, true)
+				var (
+					r   IperfResult
+					err error
+				)
+				if o.IperfUDP {
+					logf("--- %s: iperf3 UDP, 64-byte frames, %v", p.Name, o.Duration)
+					r, err = Iperf(ctx, src, dst, to.IP(), o.Duration, true)
+				} else {
+					logf("--- %s: UDP flood, 64-byte frames, %v", p.Name, o.Duration)
+					r, err = UDPFlood(ctx, src, dst, to.IP(), o.Duration)
+				}
 				if err != nil {
 					pr.Errs = append(pr.Errs, err) // reported, not a connectivity failure
 				} else {

@@ -453,7 +453,17 @@ func (db *Database) commit(tx *txn) (syncToken, error) {
 			case ch.old == nil:
 				rv = durableRow(t, ch.new, nil)
 			default:
-				m := durableRow(t, ch.new, ch.cols)
+				// Like ovsdb-server, modified set and map columns are
+				// written as differences ("_is_diff"), so a record's
+				// size follows the change, not the column.
+				m := map[string]any{}
+				for _, cn := range ch.cols {
+					c := t.Columns[cn]
+					if c.Ephemeral {
+						continue
+					}
+					m[cn] = diffJSON(&c.Type, ch.old.cols[cn], ch.new[cn])
+				}
 				if len(m) == 0 {
 					continue
 				}
@@ -468,6 +478,7 @@ func (db *Database) commit(tx *txn) (syncToken, error) {
 		}
 		if len(rec) > 0 {
 			rec["_date"] = time.Now().UnixMilli()
+			rec["_is_diff"] = true
 			if len(tx.comments) > 0 {
 				c := tx.comments[0]
 				for _, s := range tx.comments[1:] {

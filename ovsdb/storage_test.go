@@ -160,12 +160,14 @@ func TestOvsdbToolReadsOurFile(t *testing.T) {
 	tx(t, db, `[{"op":"insert","table":"Open_vSwitch","row":{"bridges":["named-uuid","b"]}},
 		{"op":"insert","table":"Bridge","row":{"name":"br0","external_ids":["map",[["k","v"]]]},"uuid-name":"b"},
 		{"op":"comment","comment":"hello log"}]`)
+	tx(t, db, `[{"op":"mutate","table":"Bridge","where":[],"mutations":[["external_ids","delete",["set",["k"]]],["external_ids","insert",["map",[["k2","v2"]]]]]},
+		{"op":"update","table":"Bridge","where":[],"row":{"datapath_type":"netdev"}}]`)
 	out, err := exec.Command(tool, "show-log", path).CombinedOutput()
 	if err != nil || !strings.Contains(string(out), "hello log") {
 		t.Fatalf("show-log: %v\n%s", err, out)
 	}
 	out, err = exec.Command(tool, "query", path, `["Open_vSwitch",{"op":"select","table":"Bridge","where":[],"columns":["name","external_ids"]}]`).CombinedOutput()
-	if err != nil || !strings.Contains(string(out), `"name":"br0"`) || !strings.Contains(string(out), `["k","v"]`) {
+	if err != nil || !strings.Contains(string(out), `"name":"br0"`) || !strings.Contains(string(out), `["k2","v2"]`) || strings.Contains(string(out), `["k","v"]`) {
 		t.Fatalf("query: %v\n%s", err, out)
 	}
 	if err := db.Compact(); err != nil {

@@ -301,6 +301,12 @@ func TestSeedTopology(t *testing.T) {
 		s.up.mustPing(t, s.vmu.ip)
 		s.vmu.mustPing(t, nodeIP)
 	})
+	t.Run("TCPThroughPatchAndBond", func(t *testing.T) {
+		s.vmu.mustPing(t, s.up.ip)
+		if bps := iperf(t, s.up, s.vmu, 2); bps < 50e6 {
+			t.Errorf("iperf3 vmu -> up: %.1f Mbit/s, want at least 50", bps/1e6)
+		}
+	})
 	t.Run("VLANIsolation", func(t *testing.T) {
 		s.vm10a.mustPing(t, s.vm10b.ip)
 		s.vm20.mustNotPing(t, s.vm10a.ip)

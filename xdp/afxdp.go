@@ -17,7 +17,9 @@ import (
 	"xvs/flow"
 )
 
-// MaxBatch is the largest batch Recv and Send handle per call.
+// MaxBatch is the batch the socket is tuned for: the fill ring is
+// refilled in steps of MaxBatch and one sendto(2) may transmit MaxBatch
+// frames in copy mode. Recv and Send accept any batch size.
 const MaxBatch = 64
 
 // DefaultRingSize is the size of each of the four rings of a socket.
@@ -481,10 +483,12 @@ func (s *Socket) refill() {
 	s.fill.prodSubmit(n)
 }
 
-// Recv fills pkts[:n] with received frames (at most MaxBatch... or
-// len(pkts)), never blocking. Each packet is a UMEM frame: Buf is the
-// whole frame, the data starts at Off (>= RxDataOffset). The caller owns
-// the packets (see Socket).
+// Recv fills pkts[:n] with up to len(pkts) received frames, never
+// blocking. Each packet is a UMEM frame: Buf is the whole frame, the data
+// starts at Off (RxDataOffset in copy mode). The caller owns the packets
+// (see Socket). Before looking at the rx ring Recv reclaims completed tx
+// frames and refills the fill ring, so a poller that only receives on a
+// socket still keeps its transmissions flowing.
 func (s *Socket) Recv(pkts []*flow.Packet) (int, error) {
 	if s.closed {
 		return 0, net.ErrClosed
@@ -554,6 +558,7 @@ func (s *Socket) Send(pkts []*flow.Packet) int {
 			continue
 		}
 		var addr uint64
+		length := uint32(p.Len)
 		if u.owns(p) {
 			fi := p.Handle >> u.shift
 			if u.state[fi] != stUser || p.Off < 0 || p.Len <= 0 || p.Off+p.Len > int(u.frameSize) {
@@ -583,13 +588,13 @@ func (s *Socket) Send(pkts []*flow.Packet) int {
 			u.owner[fi] = slot
 			addr = base + RxDataOffset
 			copies++
-			p.Free()
+			p.Free() // p is not touched after this
 		}
 		d := s.tx.desc(idx + n)
 		d.Addr = addr
-		d.Len = uint32(p.Len)
+		d.Len = length
 		d.Options = 0
-		bytes += uint64(p.Len)
+		bytes += uint64(length)
 		n++
 	}
 	if n > 0 {

@@ -52,11 +52,12 @@ func parse(fs *flag.FlagSet, args []string) ([]string, error) {
 }
 
 type labFlags struct {
-	xvsd    string
-	hosts   int
-	dur     time.Duration
-	pings   int
-	noIperf bool
+	xvsd     string
+	hosts    int
+	dur      time.Duration
+	pings    int
+	noIperf  bool
+	iperfUDP bool
 }
 
 func runLab(ctx context.Context, verb string, args []string) error {
@@ -67,6 +68,7 @@ func runLab(ctx context.Context, verb string, args []string) error {
 	fs.DurationVar(&f.dur, "time", 3*time.Second, "duration of each iperf3 run")
 	fs.IntVar(&f.pings, "pings", 5, "echo requests per path")
 	fs.BoolVar(&f.noIperf, "no-iperf", false, "ping only")
+	fs.BoolVar(&f.iperfUDP, "iperf-udp", false, "UDP flood with iperf3 -u -l 18 -b 0 instead of the built-in sender")
 	pos, err := parse(fs, args)
 	if err != nil {
 		return err
@@ -150,7 +152,7 @@ func up(ctx context.Context, kind string, f labFlags) (*lab.Topo, error) {
 		err = ctx.Err()
 	}
 	if err != nil {
-		fmt.Printf("xvsd log: %s\n", filepath.Join(xvsdDir(kind), "xvsd.log"))
+		printTail(filepath.Join(xvsdDir(kind), "xvsd.out"), filepath.Join(xvsdDir(kind), "xvsd.log"))
 		if terr := teardown(kind); terr != nil {
 			err = errors.Join(err, terr)
 		}
@@ -249,7 +251,7 @@ func traffic(ctx context.Context, kind string, f labFlags) error {
 		return err
 	}
 	defer t.Close()
-	res, terr := t.Traffic(ctx, lab.TrafficOptions{Pings: f.pings, Duration: f.dur, NoIperf: f.noIperf, Log: os.Stdout})
+	res, terr := t.Traffic(ctx, lab.TrafficOptions{Pings: f.pings, Duration: f.dur, NoIperf: f.noIperf, IperfUDP: f.iperfUDP, Log: os.Stdout})
 	section("summary: lab " + kind)
 	lab.WriteSummary(os.Stdout, res)
 	counters(t)
@@ -435,4 +437,20 @@ func runAppctl(args []string) error {
 		rest = []string{"list-commands"}
 	}
 	return passthrough("ovs-appctl", append([]string{"-t", t.Xvsd.Ctl}, rest...)...)
+}
+
+// printTail shows the end of the daemon's output and log (before teardown
+// removes them).
+func printTail(paths ...string) {
+	for _, p := range paths {
+		b, err := os.ReadFile(p)
+		if err != nil || len(b) == 0 {
+			continue
+		}
+		lines := strings.Split(strings.TrimRight(string(b), "\n"), "\n")
+		if len(lines) > 20 {
+			lines = lines[len(lines)-20:]
+		}
+		fmt.Printf("--- last lines of %s:\n%s\n", p, strings.Join(lines, "\n"))
+	}
 }
