@@ -30,7 +30,10 @@ func AFXDP(cfg AFXDPConfig) DUT {
 		cfg.Batch = 32
 	}
 	return func(ctx context.Context, ifA, ifB string) error {
-		u, err := xdp.NewUMEM(xdp.UMEMConfig{})
+		// Two sockets with 2048-entry rings can hold 4 x 2048 frames each
+		// (fill, rx, tx, completion); size the UMEM so that the fill ring
+		// of the receiving port never runs dry for want of frames.
+		u, err := xdp.NewUMEM(xdp.UMEMConfig{Frames: 16384})
 		if err != nil {
 			return err
 		}

@@ -16,7 +16,6 @@ func BenchmarkForward(b *testing.B) {
 	for _, name := range []string{"afxdp", "bridge", "xdp-redirect", "ovs"} {
 		for _, flows := range []int{1, 1000} {
 			b.Run(fmt.Sprintf("dut=%s/flows=%d", name, flows), func(b *testing.B) {
-				b.SetBytes(60)
 				var res Result
 				var err error
 				for range b.N {

@@ -50,6 +50,10 @@ type Config struct {
 	// work then runs in softirq on whichever core scheduled it (for the
 	// DUT's ingress: the generator's core). Default: threaded, on DUTCPU.
 	SoftirqNAPI bool
+	// NAPIFIFO runs the DUT's (threaded) NAPI at SCHED_FIFO priority, as
+	// softirq work of a NIC interrupt bound to the DUT core would run;
+	// otherwise it competes with the DUT's threads as an ordinary thread.
+	NAPIFIFO bool
 	// Ready bounds the wait for the DUT to start forwarding (default 20 s).
 	Ready time.Duration
 	// During, if set, runs during the measurement window (profiling).
@@ -163,6 +167,7 @@ func (t *Topology) UDPFrame(n int) []byte {
 func (t *Topology) Run(ctx context.Context, name string, dut DUT, cfg Config) (res Result, err error) {
 	cfg.defaults()
 	res = Result{Name: name, Flows: cfg.Flows}
+	defer boostAutogroup(BenchNice)()
 
 	var sink *xdp.Sink
 	if err := Do(t.Sink, -1, func() error {
@@ -183,6 +188,14 @@ func (t *Topology) Run(ctx context.Context, name string, dut DUT, cfg Config) (r
 		return res, err
 	}
 	defer gen.Close()
+
+	// The generator transmits with ndo_xdp_xmit, which veth accepts only
+	// when the peer has NAPI: an XDP program (AF_XDP DUTs) or GRO. GRO on
+	// the DUT's ingress gives every DUT a NAPI there.
+	if err := nsRun(t.DUT, "ethtool", "-K", t.InIf, "gro", "on"); err != nil {
+		return res, fmt.Errorf("bench: GRO on the DUT ingress: %w", err)
+	}
+	defer nsRun(t.DUT, "ethtool", "-K", t.InIf, "gro", "off")
 
 	dctx, cancelDUT := context.WithCancel(context.WithValue(ctx, nsKey{}, t.DUT))
 	defer cancelDUT()
@@ -305,8 +318,15 @@ func (t *Topology) pin(cfg Config) {
 	// Fails only if the DUT has no NAPI on that end.
 	SetThreadedNAPI(t.DUT, t.InIf, !cfg.SoftirqNAPI)
 	SetThreadedNAPI(t.DUT, t.OutIf, !cfg.SoftirqNAPI)
-	PinNAPI(t.InIf, cfg.DUTCPU, 0)
-	PinNAPI(t.OutIf, cfg.DUTCPU, 0)
+	// The DUT's NAPI threads run at real-time priority on the DUT core, as
+	// softirq work of a NIC whose interrupt is bound to that core would:
+	// they preempt the DUT's user threads whenever frames arrive.
+	var fifo uint32
+	if cfg.NAPIFIFO {
+		fifo = 40
+	}
+	PinNAPI(t.InIf, cfg.DUTCPU, fifo)
+	PinNAPI(t.OutIf, cfg.DUTCPU, fifo)
 	// The sink shares the generator's core; real-time priority makes sure
 	// it drains its ring before the generator runs again, so the sink is
 	// never what limits a measurement.

@@ -15,9 +15,7 @@ import (
 	"xvs/xdp"
 )
 
-// Bridge is the Linux bridge DUT. GRO is turned on on ifA while it runs:
-// the generator transmits with ndo_xdp_xmit, which veth only accepts when
-// the peer has NAPI (an XDP program or GRO).
+// Bridge is the Linux bridge DUT (STP off).
 func Bridge(ctx context.Context, ifA, ifB string) error {
 	const br = "xvsbr0"
 	ns := NetNS(ctx)
@@ -25,11 +23,6 @@ func Bridge(ctx context.Context, ifA, ifB string) error {
 		return err
 	}
 	defer sh("ip", "-n", ns, "link", "del", br)
-	defer nsRun(ns, "ethtool", "-K", ifA, "gro", "off")
-	if err := nsRun(ns, "ethtool", "-K", ifA, "gro", "on"); err != nil {
-		return err
-	}
-	SetThreadedNAPI(ns, ifA, true)
 	for _, ifn := range []string{ifA, ifB} {
 		if err := sh("ip", "-n", ns, "link", "set", ifn, "master", br); err != nil {
 			return err

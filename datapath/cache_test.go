@@ -22,11 +22,15 @@ type twin struct {
 	portsFor []string
 }
 
-func newTwin(t *testing.T) *twin {
+func newTwin(t *testing.T, kernel bool) *twin {
 	tw := &twin{t: t, now: time.Unix(5000, 0)}
 	for i, tb := range []**testBridge{&tw.cached, &tw.ref} {
 		*tb = newTestBridge(t, "br0")
 		(*tb).dp.now = func() time.Time { return tw.now }
+		if i == 0 && kernel {
+			(*tb).kernel = newFakeKernel((*tb).dp.now)
+			(*tb).dp.SetKernelTier((*tb).kernel)
+		}
 		if _, err := (*tb).dp.AddBridge("br1"); err != nil {
 			t.Fatal(err)
 		}
@@ -69,7 +73,14 @@ func (tw *twin) check(step int, what string) {
 }
 
 func TestCacheMatchesReference(t *testing.T) {
-	tw := newTwin(t)
+	t.Run("userspace", func(t *testing.T) { testCacheMatchesReference(t, false) })
+	// With the kernel tier on: offloaded flows bypass userspace entirely,
+	// yet every delivered frame must be identical.
+	t.Run("xdp-tier", func(t *testing.T) { testCacheMatchesReference(t, true) })
+}
+
+func testCacheMatchesReference(t *testing.T, kernel bool) {
+	tw := newTwin(t, kernel)
 	rng := rand.New(rand.NewPCG(1, 2))
 	macs := 12
 	flows := []string{
@@ -128,7 +139,7 @@ func TestCacheMatchesReference(t *testing.T) {
 			tag := []int{10, 20, 30}[rng.IntN(3)]
 			tw.each(func(tb *testBridge) {
 				pc := port("a20", tag, "")
-				pc.Interfaces[0].Device = tb.devs["a20"]
+				pc.Interfaces[0].Device = tb.dev("a20")
 				if err := tb.dp.SetPort("br0", pc); err != nil {
 					t.Fatal(err)
 				}
@@ -145,6 +156,13 @@ func TestCacheMatchesReference(t *testing.T) {
 	flows0, _, _ := tw.cached.dp.CacheStats()
 	c := &tw.cached.dp.Counters
 	t.Logf("megaflows %d, emc hits %d, megaflow hits %d, upcalls %d", flows0, c.EMCHits.Load(), c.MegaHits.Load(), c.Upcalls.Load())
+	if k := tw.cached.kernel; k != nil {
+		t.Logf("kernel tier: %d hits, %d flows written, %d deleted", k.hits, k.puts, k.dels)
+		if k.hits == 0 || k.dels == 0 {
+			t.Fatal("the kernel tier was never used or never invalidated")
+		}
+		return
+	}
 	if hits := c.EMCHits.Load() + c.MegaHits.Load(); hits < c.Upcalls.Load() {
 		t.Fatal("the caches were never hit: the test proves nothing")
 	}

@@ -37,6 +37,8 @@ type Datapath struct {
 	mfc     *flow.MegaflowCache
 	snap    atomic.Pointer[snapshot]
 	now     func() time.Time
+	// kernel is the in-kernel flow tier (nil: off).
+	kernel KernelTier
 	// running holds the pollers inside Run (for Quiesce).
 	running sync.Map
 	// slowClones supplies buffers for frames the slow path transmits.
@@ -47,14 +49,15 @@ type Datapath struct {
 
 // Counters are datapath-wide drop and cache counters (coverage/show).
 type Counters struct {
-	Parse       [flow.NumDropReasons]atomic.Uint64
-	EMCHits     atomic.Uint64
-	MegaHits    atomic.Uint64
-	Upcalls     atomic.Uint64
-	UpcallNoIns atomic.Uint64 // upcalls whose megaflow could not be installed (limit)
-	UpcallNanos atomic.Uint64 // time spent translating upcalls
-	NoPort      atomic.Uint64 // frames for a removed port
-	Clones      atomic.Uint64
+	Parse         [flow.NumDropReasons]atomic.Uint64
+	EMCHits       atomic.Uint64
+	MegaHits      atomic.Uint64
+	Upcalls       atomic.Uint64
+	UpcallNoIns   atomic.Uint64 // upcalls whose megaflow could not be installed (limit)
+	UpcallNanos   atomic.Uint64 // time spent translating upcalls
+	OffloadErrors atomic.Uint64 // megaflows the kernel tier refused
+	NoPort        atomic.Uint64 // frames for a removed port
+	Clones        atomic.Uint64
 }
 
 // snapshot is the immutable view of ports the fast path uses.
@@ -417,8 +420,15 @@ func (dp *Datapath) removeFlow(mf *flow.Megaflow) {
 	if mf.Dead() {
 		return
 	}
+	d, _ := mf.Aux.(*deps)
+	if d != nil && d.kflow != nil && dp.kernel != nil {
+		// Kernel copy first: once this returns no frame takes the old path.
+		dp.pullKernelStats(mf, d)
+		_ = dp.kernel.Delete(*d.kflow)
+		d.kflow = nil
+	}
 	dp.mfc.Remove(mf)
-	if d, ok := mf.Aux.(*deps); ok {
+	if d != nil {
 		pk, by, used := mf.Stats()
 		if pk > d.pushedPkts {
 			for _, r := range d.rules {
@@ -468,6 +478,9 @@ func (dp *Datapath) Revalidate() {
 	now := dp.now().UnixNano()
 	dp.mfc.Each(func(mf *flow.Megaflow) {
 		d, _ := mf.Aux.(*deps)
+		if d != nil {
+			dp.pullKernelStats(mf, d)
+		}
 		_, _, used := mf.Stats()
 		if d == nil || used.IsZero() {
 			return

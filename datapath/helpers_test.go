@@ -88,6 +88,9 @@ type testBridge struct {
 	br   string
 	devs map[string]*MemDevice
 	p    *Poller
+	// kernel, when set, is the fake XDP tier every device is served by.
+	kernel *fakeKernel
+	ifidx  map[string]uint32
 }
 
 func newTestBridge(t *testing.T, name string) *testBridge {
@@ -107,6 +110,19 @@ func (tb *testBridge) addPort(bridge string, pc PortConfig) {
 			d := NewMemDevice(ic.Name)
 			tb.devs[ic.Name] = d
 			ic.Device = d
+			if tb.kernel != nil {
+				if tb.ifidx == nil {
+					tb.ifidx = map[string]uint32{}
+				}
+				idx := uint32(100 + len(tb.ifidx))
+				tb.ifidx[ic.Name] = idx
+				tb.kernel.devs[idx] = d
+				ic.Device = offDev{d, int(idx)}
+			}
+		} else if od, ok := ic.Device.(offDev); ok {
+			_ = od
+		} else if md, ok := ic.Device.(*MemDevice); ok && tb.kernel != nil {
+			ic.Device = offDev{md, int(tb.ifidx[ic.Name])}
 		}
 	}
 	if pc.Tag == 0 && !pc.ModeSet && pc.Trunks == nil {
@@ -136,6 +152,15 @@ func (tb *testBridge) send(portName string, frames ...[]byte) {
 	if d == nil {
 		tb.t.Fatalf("no device %s", portName)
 	}
+	if tb.kernel != nil {
+		var up [][]byte
+		for _, f := range frames {
+			if !tb.kernel.intercept(tb.ifidx[portName], f) {
+				up = append(up, f)
+			}
+		}
+		frames = up
+	}
 	d.Inject(frames...)
 	for tb.p.PollOnce() > 0 {
 	}
@@ -161,4 +186,12 @@ func describe(m map[string][][]byte) string {
 		}
 	}
 	return s
+}
+
+// dev returns the Device a port was added with.
+func (tb *testBridge) dev(name string) Device {
+	if tb.kernel != nil {
+		return offDev{tb.devs[name], int(tb.ifidx[name])}
+	}
+	return tb.devs[name]
 }

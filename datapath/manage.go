@@ -104,6 +104,7 @@ func (dp *Datapath) pushStatsLocked() {
 		if d == nil {
 			return
 		}
+		dp.pullKernelStats(mf, d)
 		pk, by, used := mf.Stats()
 		if pk > d.pushedPkts {
 			for _, r := range d.rules {
@@ -148,9 +149,21 @@ func (dp *Datapath) Trace(bridge, match string) (string, error) {
 	cached := "not cached"
 	if mf := dp.mfc.Lookup(&k); mf != nil {
 		cached = "cached as megaflow " + dp.formatMatch(&mf.Key, &mf.Mask)
+		if d, _ := mf.Aux.(*deps); d != nil && d.kflow != nil {
+			cached += " (offloaded: handled in the XDP tier)"
+		}
 	}
-	fmt.Fprintf(&sb, "\nFinal flow: unchanged\nMegaflow: %s\nDatapath actions: %s\nCache: %s\n",
-		dp.formatMatch(&k, &x.mask), flow.FormatDPActions(x.actions, dp.portNameLocked), cached)
+	tier := "no kernel tier"
+	if dp.kernel != nil {
+		probe := &flow.Megaflow{Key: flow.MaskKey(&k, &x.mask), Mask: x.mask, Actions: x.actions}
+		if _, _, ok := dp.offloadable(probe); ok {
+			tier = "eligible for the XDP tier (runs in the kernel once cached)"
+		} else {
+			tier = "not eligible for the XDP tier (handled by the userspace fast path)"
+		}
+	}
+	fmt.Fprintf(&sb, "\nFinal flow: unchanged\nMegaflow: %s\nDatapath actions: %s\nCache: %s\nKernel tier: %s\n",
+		dp.formatMatch(&k, &x.mask), flow.FormatDPActions(x.actions, dp.portNameLocked), cached, tier)
 	return sb.String(), nil
 }
 
@@ -205,13 +218,19 @@ func (dp *Datapath) DumpDPFlows() string {
 	now := dp.now()
 	var lines []string
 	dp.mfc.Each(func(mf *flow.Megaflow) {
+		d, _ := mf.Aux.(*deps)
+		offloaded := "no"
+		if d != nil && d.kflow != nil {
+			dp.pullKernelStats(mf, d)
+			offloaded = "xdp"
+		}
 		pk, by, used := mf.Stats()
 		u := "never"
 		if pk > 0 {
 			u = fmt.Sprintf("%.3fs", now.Sub(used).Seconds())
 		}
-		lines = append(lines, fmt.Sprintf("%s, packets:%d, bytes:%d, used:%s, actions:%s",
-			dp.formatMatch(&mf.Key, &mf.Mask), pk, by, u, flow.FormatDPActions(mf.Actions, dp.portNameLocked)))
+		lines = append(lines, fmt.Sprintf("%s, packets:%d, bytes:%d, used:%s, offloaded:%s, actions:%s",
+			dp.formatMatch(&mf.Key, &mf.Mask), pk, by, u, offloaded, flow.FormatDPActions(mf.Actions, dp.portNameLocked)))
 	})
 	sort.Strings(lines)
 	if len(lines) == 0 {

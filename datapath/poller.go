@@ -218,6 +218,7 @@ func (dp *Datapath) install(x *xlation, now int64) *flow.Megaflow {
 	for _, w := range d.macs {
 		w.br.macs.watch(w.k, mf)
 	}
+	dp.offload(mf, d)
 	return mf
 }
 

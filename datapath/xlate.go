@@ -43,6 +43,10 @@ type deps struct {
 	rules   []*flow.Rule // OpenFlow rules hit (credited with the megaflow's stats)
 	// statistics already credited to rules and ports
 	pushedPkts, pushedBytes uint64
+	// kernel copy of the megaflow (nil: not offloaded) and its counters
+	// already folded into the megaflow
+	kflow               *L2Flow
+	kernPkts, kernBytes uint64
 }
 
 func sameMACDeps(a, b []macWatch) bool {
@@ -222,8 +226,20 @@ func (c *xctx) doActions(br *Bridge, in *Interface, acts []flow.Action) {
 					c.emit(flow.DPAction{Kind: flow.DPSetTPDst, Value: uint32(a.Value)})
 				}
 			}
+		case flow.ActSetNwECN:
+			if c.key.IsIPv4() || c.key.IsIPv6() {
+				c.key.NwTOS = c.key.NwTOS&^0x03 | uint8(a.Value)&0x03
+				c.emit(flow.DPAction{Kind: flow.DPSetTOS, Value: uint32(c.key.NwTOS)})
+			}
+		case flow.ActSetNwTTL:
+			if c.key.IsIPv4() || c.key.IsIPv6() {
+				c.key.NwTTL = uint8(a.Value)
+				c.emit(flow.DPAction{Kind: flow.DPSetTTL, Value: uint32(a.Value & 0xff)})
+			}
 		case flow.ActResubmit:
 			c.resubmit(br, in, a)
+		case flow.ActGotoTable:
+			c.resubmit(br, in, flow.Action{Kind: flow.ActResubmit, Port: flow.PortInPort, Table: a.Table})
 		}
 	}
 }

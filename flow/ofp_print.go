@@ -373,37 +373,39 @@ func prefixLen(mask []byte) (int, bool) {
 	return n, true
 }
 
-// String prints the rule as add-flow syntax (no statistics):
-// "table=1,cookie=0x5,priority=10,ip actions=NORMAL" with only the
-// non-default parameters. ParseFlow reads it back into an identical rule.
+// String prints the rule as ovs-ofctl --no-stats dump-flows does (minus
+// the leading space): "cookie=0x5, table=2, idle_timeout=10, priority=10,ip
+// actions=NORMAL", with cookie, table and timeouts only when non-zero.
+// ParseFlow reads it back into an identical rule.
 func (r *Rule) String() string {
 	var b strings.Builder
-	if r.Table != 0 {
-		b.WriteString("table=")
-		b.WriteString(strconv.Itoa(int(r.Table)))
-		b.WriteByte(',')
-	}
 	if r.Cookie != 0 {
 		b.WriteString("cookie=0x")
 		b.WriteString(strconv.FormatUint(r.Cookie, 16))
-		b.WriteByte(',')
+		b.WriteString(", ")
+	}
+	if r.Table != 0 {
+		b.WriteString("table=")
+		b.WriteString(strconv.Itoa(int(r.Table)))
+		b.WriteString(", ")
 	}
 	if r.IdleTimeout != 0 {
 		b.WriteString("idle_timeout=")
 		b.WriteString(strconv.Itoa(int(r.IdleTimeout)))
-		b.WriteByte(',')
+		b.WriteString(", ")
 	}
 	if r.HardTimeout != 0 {
 		b.WriteString("hard_timeout=")
 		b.WriteString(strconv.Itoa(int(r.HardTimeout)))
-		b.WriteByte(',')
+		b.WriteString(", ")
 	}
-	b.WriteString(FormatMatch(&r.Match, r.Priority))
-	out := strings.TrimSuffix(b.String(), ",")
-	if out != "" {
-		out += " "
+	if m := FormatMatch(&r.Match, r.Priority); m != "" {
+		b.WriteString(m)
+		b.WriteByte(' ')
 	}
-	return out + "actions=" + FormatActions(r.Actions())
+	b.WriteString("actions=")
+	b.WriteString(FormatActions(r.Actions()))
+	return b.String()
 }
 
 // FormatFlowStats prints one rule as a line of ovs-ofctl dump-flows
@@ -520,4 +522,29 @@ func FormatTraceRule(tid uint8, r *Rule) string {
 		b.WriteString(strconv.FormatUint(r.Cookie, 16))
 	}
 	return b.String()
+}
+
+// Aggregate sums the counters of the rules fm selects loosely (nil: all
+// rules), as ovs-ofctl dump-aggregate reports them.
+func (t *Table) Aggregate(fm *FlowMod) (packets, bytes uint64, flows int) {
+	var rs []*Rule
+	if fm == nil {
+		rs = t.Rules(TableAll)
+	} else {
+		rs = t.Select(fm, false)
+	}
+	for _, r := range rs {
+		p, b := r.Stats()
+		packets += p
+		bytes += b
+	}
+	return packets, bytes, len(rs)
+}
+
+// FormatAggregate prints dump-aggregate's statistics line (without the
+// reply header): "packet_count=2 byte_count=212 flow_count=6".
+func FormatAggregate(packets, bytes uint64, flows int) string {
+	return "packet_count=" + strconv.FormatUint(packets, 10) +
+		" byte_count=" + strconv.FormatUint(bytes, 10) +
+		" flow_count=" + strconv.Itoa(flows)
 }

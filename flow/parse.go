@@ -335,9 +335,10 @@ func extractL4(p []byte, off int, k *Key, l *Layout) DropReason {
 
 // extractND fills ArpSha/ArpTha from the source/target link-layer address
 // options of a neighbour solicitation/advertisement (OVS does the same;
-// the ND target itself has no field in Key). Malformed options (zero
-// length, overrunning the message, a duplicate address option) clear both,
-// as OVS's parse_icmpv6; they are not a drop reason.
+// the ND target itself has no field in Key). As OVS's parse_icmpv6, an
+// option with a zero or overrunning length ends the walk (addresses found
+// so far are kept) and a second source or target address option clears
+// both; neither is a drop reason.
 func extractND(p []byte, k *Key) {
 	if len(p) < ndTargetLen {
 		return
@@ -346,7 +347,7 @@ func extractND(p []byte, k *Key) {
 	for len(p) >= 8 {
 		n := int(p[1]) * 8
 		if n == 0 || n > len(p) {
-			goto invalid
+			return // OVS stops at a bad option length, keeping what it found
 		}
 		if n == 8 {
 			switch p[0] {

@@ -335,12 +335,12 @@ func TestExtractAgainstOVS(t *testing.T) {
 		for i := ethHdrLen; i < len(tc.frame); i++ {
 			frames = append(frames, tc.frame[:i])
 		}
-		for range 20 {
+		for range 60 {
 			if len(tc.frame) < ethHdrLen {
 				break
 			}
 			m := bytes.Clone(tc.frame)
-			for range 1 + rng.IntN(3) {
+			for range 1 + rng.IntN(4) {
 				i := ethHdrLen - 2 + rng.IntN(len(m)-ethHdrLen+2)
 				m[i] = byte(rng.Uint32())
 				if rng.IntN(4) == 0 {

@@ -221,6 +221,20 @@ func extractCases() []extractCase {
 			layout: Layout{L3: 14, L4: -1}, reason: DropTruncated,
 		},
 		{
+			name: "tcp data offset below 5",
+			frame: ethFrame(hwA, hwB, nil, EthTypeIPv4, ipv4Pkt(addr4A, addr4B, o4(IPProtoTCP),
+				joinBytes(tcp[:12], []byte{0x40}, tcp[13:]))),
+			want:   ipv4(l2(EthTypeIPv4), IPProtoTCP),
+			layout: Layout{L3: 14, L4: -1}, reason: DropMalformed,
+		},
+		{
+			name: "tcp options beyond the datagram",
+			frame: ethFrame(hwA, hwB, nil, EthTypeIPv4, ipv4Pkt(addr4A, addr4B, o4(IPProtoTCP),
+				joinBytes(tcp[:12], []byte{0x60}, tcp[13:]))),
+			want:   ipv4(l2(EthTypeIPv4), IPProtoTCP),
+			layout: Layout{L3: 14, L4: -1}, reason: DropTruncated,
+		},
+		{
 			name:   "icmp header cut",
 			frame:  ethFrame(hwA, hwB, nil, EthTypeIPv4, ipv4Pkt(addr4A, addr4B, o4(IPProtoICMP), icmp[:7])),
 			want:   ipv4(l2(EthTypeIPv4), IPProtoICMP),

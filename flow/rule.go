@@ -151,15 +151,18 @@ type FlowMod struct {
 	// Cookie&CookieMask).
 	Cookie     uint64
 	CookieMask uint64
-	// CookieSet says the cookie was given explicitly (cookie=X). When an
-	// add replaces an identical rule without it, the old cookie is kept,
-	// as Open vSwitch does.
+	// CookieSet says the cookie was given explicitly (cookie=X); only
+	// then does ModifyActions change the cookie of the rules it selects.
 	CookieSet   bool
 	IdleTimeout uint16 // seconds, 0 = none
 	HardTimeout uint16 // seconds, 0 = none
-	// ResetCounts zeroes the counters of a replaced or modified rule
-	// (reset_counts flag); by default they are kept.
+	// ResetCounts zeroes the counters of the rules ModifyActions changes
+	// (reset_counts flag); by default mod-flows keeps them.
 	ResetCounts bool
+	// KeepCounts makes an Add that replaces an identical rule keep its
+	// counters (OpenFlow 1.3+ semantics). By default they restart from
+	// zero, as with ovs-ofctl's default OpenFlow 1.0 add-flow.
+	KeepCounts bool
 	// CheckOverlap makes Add fail with ErrOverlap if a rule of the same
 	// table and priority (other than an identical one) could match the
 	// same packet (check_overlap flag).
@@ -396,9 +399,11 @@ func (t *Table) changed() { t.gen.Add(1) }
 
 // Add installs a rule like ovs-ofctl add-flow (OFPFC_ADD). If a rule with
 // the identical match and priority exists in the table, it is replaced in
-// place: new actions and timeouts, the duration restarts, the counters are
-// kept unless fm.ResetCounts, and the cookie changes only if fm.CookieSet
-// (all as Open vSwitch does). now is the time in unix ns. It returns the
+// place, as Open vSwitch 3.1 does for ovs-ofctl add-flow: new actions,
+// timeouts and cookie (0 when none was given), the duration restarts and
+// the counters restart from zero (unless fm.KeepCounts). The *Rule stays
+// the same object, so holders of it (caches) keep crediting it; the
+// generation changes. now is the time in unix ns. It returns the
 // installed rule.
 func (t *Table) Add(fm *FlowMod, now int64) (*Rule, error) {
 	tid := fm.Table
@@ -431,10 +436,8 @@ func (t *Table) Add(fm *FlowMod, now int64) (*Rule, error) {
 		if r := st.find(&m, fm.Priority); r != nil {
 			r.setActions(fm.Actions)
 			r.IdleTimeout, r.HardTimeout = fm.IdleTimeout, fm.HardTimeout
-			if fm.CookieSet {
-				r.Cookie = fm.Cookie
-			}
-			if fm.ResetCounts {
+			r.Cookie = fm.Cookie
+			if !fm.KeepCounts {
 				r.packets.Store(0)
 				r.bytes.Store(0)
 			}
@@ -684,7 +687,6 @@ func (t *Table) ModifyActions(fm *FlowMod, strict bool, now int64) (int, error) 
 			return 0, nil
 		}
 		add := *fm
-		add.ResetCounts = false
 		if _, err := t.Add(&add, now); err != nil {
 			return 0, err
 		}

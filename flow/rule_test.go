@@ -109,25 +109,29 @@ func TestAddReplace(t *testing.T) {
 	}
 	r.Credit(2, 100, 2*sec)
 	g1 := tb.Generation()
-	// Identical match and priority: replaced in place, counters kept,
-	// cookie kept (none given), duration restarts.
+	// Identical match and priority: replaced in place like ovs-ofctl 3.1
+	// add-flow does: counters restart, the cookie becomes the new one (0),
+	// duration restarts.
 	r2 := mustAdd(t, tb, "priority=10,in_port=1,idle_timeout=5,actions=output:3", 3*sec)
 	if r2 != r || tb.Len() != 1 {
 		t.Fatalf("identical add did not replace: %d rules", tb.Len())
 	}
-	if p, b := r.Stats(); p != 2 || b != 100 {
+	if p, b := r.Stats(); p != 0 || b != 0 {
 		t.Errorf("counters after replace: %d %d", p, b)
 	}
-	if r.Cookie != 5 || r.IdleTimeout != 5 || r.Created() != 3*sec || FormatActions(r.Actions()) != "output:3" {
+	if r.Cookie != 0 || r.IdleTimeout != 5 || r.Created() != 3*sec || FormatActions(r.Actions()) != "output:3" {
 		t.Errorf("replaced rule: %s created %d", r, r.Created())
 	}
 	if tb.Generation() == g1 {
 		t.Error("replace did not bump the generation")
 	}
-	// An explicit cookie replaces it; reset_counts zeroes counters.
-	mustAdd(t, tb, "cookie=0x9,priority=10,in_port=1,reset_counts,actions=output:3", 4*sec)
-	if p, _ := r.Stats(); p != 0 || r.Cookie != 9 {
-		t.Errorf("reset_counts/cookie: %d %#x", p, r.Cookie)
+	// OpenFlow 1.3 semantics on request: counters kept.
+	r.Credit(4, 200, 4*sec)
+	fm := mustFlow(t, "cookie=0x9,priority=10,in_port=1,actions=output:3")
+	fm.KeepCounts = true
+	tb.Add(fm, 4*sec)
+	if p, _ := r.Stats(); p != 4 || r.Cookie != 9 || r.IdleTimeout != 0 {
+		t.Errorf("KeepCounts replace: %d %#x %d", p, r.Cookie, r.IdleTimeout)
 	}
 	// A different priority or a different match adds a rule.
 	mustAdd(t, tb, "priority=11,in_port=1,actions=output:3", 5*sec)
@@ -135,9 +139,9 @@ func TestAddReplace(t *testing.T) {
 	// Same match in another table is another rule.
 	mustAdd(t, tb, "table=1,priority=10,in_port=1,actions=output:3", 5*sec)
 	want := "priority=11,in_port=1 actions=output:3\n" +
-		"cookie=0x9,priority=10,in_port=1 actions=output:3\n" +
+		"cookie=0x9, priority=10,in_port=1 actions=output:3\n" +
 		"priority=10,in_port=2 actions=output:3\n" +
-		"table=1,priority=10,in_port=1 actions=output:3"
+		"table=1, priority=10,in_port=1 actions=output:3"
 	if got := dump(tb); got != want {
 		t.Errorf("dump\n%s\nwant\n%s", got, want)
 	}
@@ -757,5 +761,19 @@ func TestCheckOverlap(t *testing.T) {
 	}
 	if _, err := ParseFlowMod("check_overlap,ip", ModeDelete, nil); err == nil {
 		t.Error("check_overlap accepted in del-flows")
+	}
+}
+
+func TestAggregate(t *testing.T) {
+	tb := NewTable()
+	a := mustAdd(t, tb, "in_port=1,actions=output:2", 0)
+	b := mustAdd(t, tb, "table=2,in_port=2,actions=output:1", 0)
+	a.Credit(2, 212, 1)
+	b.Credit(1, 60, 1)
+	if got := FormatAggregate(tb.Aggregate(nil)); got != "packet_count=3 byte_count=272 flow_count=3" {
+		t.Errorf("all: %s", got)
+	}
+	if got := FormatAggregate(tb.Aggregate(mustMod(t, "table=2", ModeDelete))); got != "packet_count=1 byte_count=60 flow_count=1" {
+		t.Errorf("table=2: %s", got)
 	}
 }

@@ -6,7 +6,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"runtime"
 	"strings"
 	"sync"
 	"testing"
@@ -91,12 +90,9 @@ func buildXvsd(t *testing.T) string {
 			xvsdBuild.err = err
 			return
 		}
-		gobin := filepath.Join(runtime.GOROOT(), "bin", "go")
-		if _, err := os.Stat(gobin); err != nil {
-			gobin = "go"
-		}
+		// go test puts its own GOROOT/bin first in PATH.
 		xvsdBuild.path = filepath.Join(dir, "xvsd")
-		xvsdBuild.out, xvsdBuild.err = exec.Command(gobin, "build", "-o", xvsdBuild.path, "xvs/cmd/xvsd").CombinedOutput()
+		xvsdBuild.out, xvsdBuild.err = exec.Command("go", "build", "-o", xvsdBuild.path, "xvs/cmd/xvsd").CombinedOutput()
 	})
 	if xvsdBuild.err != nil {
 		t.Fatalf("building xvsd: %v: %s", xvsdBuild.err, xvsdBuild.out)
@@ -151,6 +147,19 @@ func TestPairTopo(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	h1, err := topo.HostNS("h1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	h2, err := topo.HostNS("h2")
+	if err != nil {
+		t.Fatal(err)
+	}
+	r, err := UDPFlood(context.Background(), h1, h2, topo.Host("h2").IP(), 500*time.Millisecond)
+	if err != nil || r.Packets == 0 || r.ReceivedPPS == 0 {
+		t.Errorf("UDPFlood: %+v, %v", r, err)
+	}
+	t.Logf("UDP flood h1 -> h2: %.0f pps sent, %.0f pps received", r.SentPPS, r.ReceivedPPS)
 	// Both hosts were learned on VLAN 10.
 	if n := strings.Count(out, "   10  "); n < 2 {
 		t.Errorf("fdb/show br0: want both hosts on VLAN 10:\n%s", out)
@@ -202,5 +211,14 @@ func TestSeedTopo(t *testing.T) {
 	}
 	if _, err := os.Stat(filepath.Join(netnsDir, topo.Prefix+"-node")); !os.IsNotExist(err) {
 		t.Errorf("namespace left after Teardown: %v", err)
+	}
+}
+
+func TestParseIfaceStats(t *testing.T) {
+	out := "vm0,\"{rx_bytes=337004, rx_dropped=7, rx_packets=5102, tx_packets=161492}\"\nbr-ex,{}\n"
+	got := parseIfaceStats(out)
+	if len(got) != 2 || got[0].Name != "br-ex" || len(got[0].Stats) != 0 ||
+		got[1].Name != "vm0" || got[1].Stats["rx_dropped"] != 7 || got[1].Stats["tx_packets"] != 161492 {
+		t.Errorf("parseIfaceStats = %+v", got)
 	}
 }

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"text/tabwriter"
@@ -305,4 +306,56 @@ func WriteSummary(w io.Writer, res []PathResult) {
 			fmt.Fprintf(w, "  %s: %v\n", r.Path.Name, err)
 		}
 	}
+}
+
+// IfaceStats is the statistics column of one Interface row.
+type IfaceStats struct {
+	Name  string
+	Stats map[string]uint64 // rx_packets, rx_dropped, tx_packets, tx_dropped...
+}
+
+// InterfaceStats reads the statistics column of every Interface through
+// ovs-vsctl, sorted by name.
+func (t *Topo) InterfaceStats() ([]IfaceStats, error) {
+	out, err := t.Xvsd.Vsctl("--format=csv", "--no-headings", "--columns=name,statistics", "list", "Interface")
+	if err != nil {
+		return nil, err
+	}
+	return parseIfaceStats(out), nil
+}
+
+// parseIfaceStats reads `--format=csv --columns=name,statistics` output:
+// lines like  h1,"{rx_bytes=3, rx_dropped=0}"  or  h2,{}.
+func parseIfaceStats(out string) []IfaceStats {
+	var res []IfaceStats
+	for _, line := range strings.Split(out, "\n") {
+		name, rest, ok := strings.Cut(strings.TrimSpace(line), ",")
+		if !ok {
+			continue
+		}
+		s := IfaceStats{Name: strings.Trim(name, `"`), Stats: map[string]uint64{}}
+		rest = strings.Trim(rest, `"{}`)
+		for _, kv := range strings.Split(rest, ",") {
+			k, v, ok := strings.Cut(strings.TrimSpace(kv), "=")
+			if !ok {
+				continue
+			}
+			if n, err := strconv.ParseUint(v, 10, 64); err == nil {
+				s.Stats[k] = n
+			}
+		}
+		res = append(res, s)
+	}
+	slices.SortFunc(res, func(a, b IfaceStats) int { return strings.Compare(a.Name, b.Name) })
+	return res
+}
+
+// WriteIfaceStats prints packet and drop counters per interface.
+func WriteIfaceStats(w io.Writer, stats []IfaceStats) {
+	tw := tabwriter.NewWriter(w, 2, 8, 2, ' ', tabwriter.AlignRight)
+	fmt.Fprintln(tw, "INTERFACE\trx_packets\trx_dropped\ttx_packets\ttx_dropped\t")
+	for _, s := range stats {
+		fmt.Fprintf(tw, "%s\t%d\t%d\t%d\t%d\t\n", s.Name, s.Stats["rx_packets"], s.Stats["rx_dropped"], s.Stats["tx_packets"], s.Stats["tx_dropped"])
+	}
+	tw.Flush()
 }

@@ -55,3 +55,35 @@ func TestCompatVsctlWaitsForDaemon(t *testing.T) {
 		}
 	})
 }
+
+// TestCompatVsctlWaitUntil: `ovs-vsctl wait-until` blocks on a monitor
+// until another client creates the row it waits for.
+func TestCompatVsctlWaitUntil(t *testing.T) {
+	forEachServer(t, func(t *testing.T, sock string) {
+		mustVsctl(t, sock, "init")
+		done := make(chan runResult, 1)
+		go func() {
+			done <- vsctlWait(t, sock, "10", "--no-wait", "wait-until", "Bridge", "brW", "external_ids:ready=yes")
+		}()
+		select {
+		case r := <-done:
+			t.Fatalf("wait-until returned before the row existed: exit %d %s", r.code, r.stderr)
+		case <-time.After(300 * time.Millisecond):
+		}
+		mustVsctl(t, sock, "add-br", "brW")
+		select {
+		case r := <-done:
+			t.Fatalf("wait-until returned before external_ids:ready=yes: exit %d %s", r.code, r.stderr)
+		case <-time.After(300 * time.Millisecond):
+		}
+		mustVsctl(t, sock, "set", "Bridge", "brW", "external_ids:ready=yes")
+		select {
+		case r := <-done:
+			if r.code != 0 {
+				t.Errorf("wait-until: exit %d: %s", r.code, r.stderr)
+			}
+		case <-time.After(5 * time.Second):
+			t.Fatal("wait-until still blocked after the row matched")
+		}
+	})
+}

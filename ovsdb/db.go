@@ -380,6 +380,11 @@ func (db *Database) Close() error {
 		return nil
 	}
 	db.closed = true
+	for sub := range db.subs {
+		if w, ok := sub.(*watcher); ok {
+			w.stop()
+		}
+	}
 	if db.log != nil {
 		return db.log.close()
 	}
@@ -704,6 +709,14 @@ func (w *watcher) commit(ci *commitInfo) {
 	w.mu.Unlock()
 }
 
+func (w *watcher) stop() {
+	w.mu.Lock()
+	w.closed = true
+	w.queue = nil
+	w.cond.Signal()
+	w.mu.Unlock()
+}
+
 func (w *watcher) run() {
 	for {
 		w.mu.Lock()
@@ -735,11 +748,7 @@ func (db *Database) Watch(fn func(u *Update)) (cancel func()) {
 	return func() {
 		once.Do(func() {
 			db.unsubscribe(w)
-			w.mu.Lock()
-			w.closed = true
-			w.queue = nil
-			w.cond.Signal()
-			w.mu.Unlock()
+			w.stop()
 		})
 	}
 }

@@ -1,7 +1,6 @@
 package ovsdb
 
 import (
-	"bufio"
 	"bytes"
 	"encoding/json"
 	"net"
@@ -36,9 +35,9 @@ func FuzzJSONRPC(f *testing.F) {
 		defer b.Close()
 		c := newConn(srv, a, false)
 		srv.wg.Add(1)
-		r := bufio.NewReader(bytes.NewReader(data))
+		mr := newMsgReader(bytes.NewReader(data), 1<<16)
 		for i := 0; i < 20; i++ {
-			msg, err := readMessage(r, 1<<16)
+			msg, err := mr.next()
 			if err != nil {
 				break
 			}

@@ -125,6 +125,7 @@ func (s *Server) Listen(remote string) error {
 	case strings.HasPrefix(remote, "ptcp:"):
 		rest := strings.TrimPrefix(remote, "ptcp:")
 		port, ip, _ := strings.Cut(rest, ":")
+		ip = strings.TrimSuffix(strings.TrimPrefix(ip, "["), "]")
 		if ip == "" {
 			ip = "127.0.0.1"
 		}
@@ -359,13 +360,13 @@ func (c *conn) serve() {
 	if c.probe {
 		go c.prober()
 	}
-	r := bufio.NewReaderSize(c.nc, 64<<10)
 	max := c.s.MaxMessage
 	if max <= 0 {
 		max = DefaultMaxMessage
 	}
+	mr := newMsgReader(c.nc, max)
 	for {
-		msg, err := readMessage(r, max)
+		msg, err := mr.next()
 		if err != nil {
 			if errors.Is(err, errTooLong) {
 				c.replyError(nil, errorf(tagResources, "message exceeds %d bytes", max).object())
@@ -421,68 +422,51 @@ func (c *conn) cleanup() {
 
 var errTooLong = errors.New("message too long")
 
-// readMessage returns the bytes of the next JSON value (object or array)
-// from r, without decoding it.
-func readMessage(r *bufio.Reader, max int) ([]byte, error) {
-	var buf []byte
-	var stack []byte // open brackets
-	inStr, esc := false, false
-	for {
-		b, err := r.ReadByte()
-		if err != nil {
-			if err == io.EOF && len(buf) > 0 {
-				return nil, io.ErrUnexpectedEOF
-			}
-			return nil, err
-		}
-		if len(buf) == 0 {
-			switch b {
-			case ' ', '\t', '\r', '\n':
-				continue
-			case '{', '[':
-			default:
-				return nil, fmt.Errorf("unexpected byte %q at start of message", b)
-			}
-		}
-		buf = append(buf, b)
-		if len(buf) > max {
-			return nil, errTooLong
-		}
-		switch {
-		case inStr:
-			switch {
-			case esc:
-				esc = false
-			case b == '\\':
-				esc = true
-			case b == '"':
-				inStr = false
-			}
-		case b == '"':
-			inStr = true
-		case b == '{' || b == '[':
-			if len(stack) >= maxDepth {
-				return nil, errors.New("JSON nested too deeply")
-			}
-			stack = append(stack, b)
-		case b == '}' || b == ']':
-			open := byte('{')
-			if b == ']' {
-				open = '['
-			}
-			if stack[len(stack)-1] != open {
-				return nil, fmt.Errorf("mismatched %q", b)
-			}
-			stack = stack[:len(stack)-1]
-			if len(stack) == 0 {
-				return buf, nil
-			}
-		}
-	}
+// msgReader splits the incoming byte stream into JSON values. The JSON
+// decoder reports a syntax error as soon as the bad byte arrives (it does
+// not wait for the value to end); limit bounds the bytes of one message.
+type msgReader struct {
+	dec *json.Decoder
+	lr  *limitReader
 }
 
-// maxDepth bounds JSON nesting in received messages.
-const maxDepth = 1000
+type limitReader struct {
+	r    io.Reader
+	n    int64 // bytes read so far
+	base int64 // stream offset where the current message starts
+	max  int64
+}
+
+func (l *limitReader) Read(p []byte) (int, error) {
+	if l.n-l.base > l.max {
+		return 0, errTooLong
+	}
+	if room := l.max + 1 - (l.n - l.base); int64(len(p)) > room {
+		p = p[:room]
+	}
+	n, err := l.r.Read(p)
+	l.n += int64(n)
+	return n, err
+}
+
+func newMsgReader(r io.Reader, max int) *msgReader {
+	lr := &limitReader{r: r, max: int64(max)}
+	return &msgReader{dec: json.NewDecoder(lr), lr: lr}
+}
+
+// next returns the text of the next JSON value.
+func (m *msgReader) next() (json.RawMessage, error) {
+	var raw json.RawMessage
+	err := m.dec.Decode(&raw)
+	m.lr.base = m.dec.InputOffset()
+	if err != nil {
+		return nil, err
+	}
+	if int64(len(raw)) > m.lr.max {
+		return nil, errTooLong
+	}
+	return raw, nil
+}
 
 // handle decodes and dispatches one message; an error closes the connection.
 func (c *conn) handle(raw []byte) error {

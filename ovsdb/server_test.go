@@ -204,7 +204,7 @@ func TestServerDatabaseAndErrors(t *testing.T) {
 	if r := c.call("echo"); r["error"] != nil {
 		t.Fatalf("other client affected: %v", r)
 	}
-	for _, msg := range []string{`[1,2]`, `{"method":"echo","id":1}`, `{"method":"echo","id":1,"params":{}}`, `"x"`} {
+	for _, msg := range []string{`[1,2]`, `{"method":"echo","id":1}`, `{"method":"echo","id":1,"params":{}}`, `{bad json`} {
 		bad := dial(t, "unix", sock)
 		bad.sendRaw(msg)
 		bad.waitClosed()

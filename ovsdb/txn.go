@@ -252,7 +252,7 @@ func (tx *txn) parseRow(td *tableData, v any, update bool) (Row, error) {
 			if cname == "_uuid" || cname == "_version" {
 				return nil, errorf(tagConstraint, "Cannot update read-only column %s in table %s.", cname, td.t.Name)
 			}
-			return nil, errorf(tagSyntax, "No column %s in table %s.", cname, td.t.Name)
+			return nil, &Error{Tag: tagUnknownCol, Details: fmt.Sprintf("No column %s in table %s.", cname, td.t.Name), Syntax: jsonText(v)}
 		}
 		if update && !c.Mutable {
 			return nil, errorf(tagConstraint, "Cannot update immutable column %s in table %s.", cname, td.t.Name)
@@ -372,7 +372,7 @@ func parseCondition(t *Table, cv any, sym symbols) (condition, error) {
 	default:
 		c := t.Columns[col]
 		if c == nil {
-			return condition{}, &Error{Tag: tagSyntax, Details: fmt.Sprintf("No column %s in table %s.", col, t.Name), Syntax: jsonText(cv)}
+			return condition{}, &Error{Tag: tagUnknownCol, Details: fmt.Sprintf("No column %s in table %s.", col, t.Name), Syntax: jsonText(cv)}
 		}
 		ct = &c.Type
 	}
@@ -547,7 +547,7 @@ func parseColumns(t *Table, v any, def []string) ([]string, error) {
 	for _, cv := range arr {
 		s, _ := cv.(string)
 		if t.Columns[s] == nil && s != "_uuid" && s != "_version" {
-			return nil, errorf(tagSyntax, "No column %s in table %s.", s, t.Name)
+			return nil, &Error{Tag: tagSyntax, Details: fmt.Sprintf("%s is not a valid column name", s), Syntax: jsonText(v)}
 		}
 		cols = append(cols, s)
 	}
@@ -686,7 +686,7 @@ func parseMutation(t *Table, m any, sym symbols) (mutation, error) {
 		if cname == "_uuid" || cname == "_version" {
 			return mutation{}, errorf(tagConstraint, "Cannot mutate read-only column %s in table %s.", cname, t.Name)
 		}
-		return mutation{}, &Error{Tag: tagSyntax, Details: fmt.Sprintf("No column %s in table %s.", cname, t.Name), Syntax: jsonText(m)}
+		return mutation{}, &Error{Tag: tagUnknownCol, Details: fmt.Sprintf("No column %s in table %s.", cname, t.Name), Syntax: jsonText(m)}
 	}
 	if !c.Mutable {
 		return mutation{}, errorf(tagConstraint, "Cannot mutate immutable column %s in table %s.", cname, t.Name)
@@ -833,11 +833,7 @@ func applyMutation(ct *ColumnType, cur any, op string, val any) (any, error) {
 		var out any
 		switch x := cur.(type) {
 		case Set:
-			add := val.(Set)
-			elems := make([]any, 0, len(x)+len(add))
-			elems = append(elems, x...)
-			elems = append(elems, add...)
-			out, _ = newSet(elems)
+			out = mergeSets(x, val.(Set))
 		case Map:
 			add := val.(Map)
 			m := make(Map, len(x)+len(add))
@@ -987,4 +983,26 @@ func projKey(r Row, cols []string, id, version UUID) string {
 		b.WriteByte(0)
 	}
 	return b.String()
+}
+
+// mergeSets returns the union of two sorted sets in linear time.
+func mergeSets(a, b Set) Set {
+	out := make(Set, 0, len(a)+len(b))
+	i, j := 0, 0
+	for i < len(a) && j < len(b) {
+		switch c := compareAtoms(a[i], b[j]); {
+		case c < 0:
+			out = append(out, a[i])
+			i++
+		case c > 0:
+			out = append(out, b[j])
+			j++
+		default:
+			out = append(out, a[i])
+			i++
+			j++
+		}
+	}
+	out = append(out, a[i:]...)
+	return append(out, b[j:]...)
 }

@@ -38,7 +38,9 @@ func TestTransactErrors(t *testing.T) {
 		{"overflow", `[{"op":"update","table":"Root","where":[],"row":{"cfg":9223372036854775807}},{"op":"mutate","table":"Root","where":[],"mutations":[["cfg","+=",1]]}]`, "range error", 2},
 		{"assert without lock", `[{"op":"assert","lock":"l"}]`, "not owner", 1},
 		{"min after weak removal", `[{"op":"delete","table":"Other","where":[]}]`, "constraint violation", 2},
-		{"bad where column", `[{"op":"select","table":"Kid","where":[["nope","==",1]]}]`, "syntax error", 1},
+		{"bad where column", `[{"op":"select","table":"Kid","where":[["nope","==",1]]}]`, "unknown column", 1},
+		{"bad row column", `[{"op":"insert","table":"Kid","row":{"nope":1}}]`, "unknown column", 1},
+		{"bad columns", `[{"op":"select","table":"Kid","where":[],"columns":["nope"]}]`, "syntax error", 1},
 		{"relational on string", `[{"op":"select","table":"Kid","where":[["name","<","a"]]}]`, "syntax error", 1},
 	}
 	for _, c := range cases {

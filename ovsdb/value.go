@@ -217,6 +217,7 @@ const (
 	tagRefInteg   = "referential integrity violation"
 	tagUnknownDB  = "unknown database"
 	tagDupName    = "duplicate uuid-name"
+	tagUnknownCol = "unknown column"
 	tagNotSupp    = "not supported"
 	tagTimedOut   = "timed out"
 	tagAborted    = "aborted"

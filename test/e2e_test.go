@@ -444,6 +444,87 @@ func TestSeedTopology(t *testing.T) {
 			t.Errorf("bond/list lacks ovs-bond:\n%s", list)
 		}
 		t.Logf("bond/show:\n%s", bond)
+
+		// A broadcast from a VLAN 10 VM crosses the patch inline and leaves
+		// through exactly one bond member, tagged 10.
+		tr := s.appctl("ofproto/trace", "br-ex", "in_port=vm10a,dl_src=02:00:5e:40:00:01,dl_dst=ff:ff:ff:ff:ff:ff")
+		acts := datapathActions(tr)
+		if !strings.Contains(acts, "push_vlan(vid=10") || !strings.Contains(acts, "vm10b") ||
+			!oneMember(acts) || strings.Contains(acts, "vm20") {
+			t.Errorf("trace of a VLAN 10 broadcast on br-ex: actions %q, want vm10b and one bond member with vid 10\n%s", acts, tr)
+		}
+		// From the patch end of br-phy: out one member only.
+		tr = s.appctl("ofproto/trace", "br-phy", "in_port=patch-phy-to-ex,dl_src=02:00:5e:40:00:02,dl_dst=ff:ff:ff:ff:ff:ff")
+		acts = datapathActions(tr)
+		if !oneMember(acts) {
+			t.Errorf("trace from patch-phy-to-ex: actions %q, want exactly one bond member\n%s", acts, tr)
+		}
+		if flows := s.appctl("dpctl/dump-flows"); !strings.Contains(flows, "packets:") {
+			t.Errorf("dpctl/dump-flows shows no megaflows after traffic:\n%s", flows)
+		}
+	})
+	t.Run("MemberFailover", func(t *testing.T) {
+		// Streams both ways between the untagged VM and the upstream host;
+		// the member carrying the VM's MAC loses carrier. Traffic moves to
+		// the survivor and the switch relearns the VM's MAC (learning
+		// packets), within 2 s.
+		addNeighs(t, s.vmu, s.up)
+		out := startStream(t, s.vmu, s.up, 10, 2*time.Millisecond)
+		in := startStream(t, s.up, s.vmu, 11, 2*time.Millisecond)
+		if !waitFor(3*time.Second, func() bool { return out.received() > 50 && in.received() > 50 }) {
+			t.Fatalf("streams do not flow: %d out, %d in", out.received(), in.received())
+		}
+		// Which member carries the VM's frames?
+		s.s2.Drain()
+		s.s3.Drain()
+		isVM := func(f []byte) bool { return len(f) > 12 && string(f[6:12]) == string(s.vmu.mac) }
+		buf := make([]byte, 2048)
+		used, other := "s2", "s3"
+		if _, err := s.s2.RecvMatch(buf, 500*time.Millisecond, isVM); err != nil {
+			used, other = "s3", "s2"
+			if _, err := s.s3.RecvMatch(buf, 500*time.Millisecond, isVM); err != nil {
+				t.Fatalf("the VM's frames appear on neither member")
+			}
+		}
+		member := map[string]string{"s2": "enp2s0", "s3": "enp3s0"}
+		if err := s.sw.SetDown(used); err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { _ = s.sw.SetUp(used) })
+		t0 := time.Now()
+		mOut, mIn := out.mark(), in.mark()
+		time.Sleep(2 * time.Second)
+		after := out.mark()
+		if !waitFor(time.Second, func() bool { return out.lastArrival() >= int64(after) }) {
+			t.Errorf("VM -> upstream did not recover within 2 s of %s losing carrier", member[used])
+		}
+		afterIn := in.mark()
+		if !waitFor(time.Second, func() bool { return in.lastArrival() >= int64(afterIn) }) {
+			t.Errorf("upstream -> VM did not recover within 2 s of %s losing carrier (switch did not relearn?)", member[used])
+		}
+		lo, _ := out.lost(mOut, after)
+		li, _ := in.lost(mIn, afterIn)
+		t.Logf("failover of %s: lost %d out, %d in (2 ms apart); %v", member[used], len(lo), len(li), time.Since(t0).Round(time.Millisecond))
+		bond := s.appctl("bond/show", "ovs-bond")
+		if !strings.Contains(bond, "member "+member[used]+": disabled") || !strings.Contains(bond, "member "+member[other]+": enabled") {
+			t.Errorf("bond/show after %s lost carrier:\n%s", member[used], bond)
+		}
+		if got := s.get("Interface", member[used], "link_state"); got != "down" {
+			waitFor(6*time.Second, func() bool { return s.get("Interface", member[used], "link_state") == "down" })
+			if got = s.get("Interface", member[used], "link_state"); got != "down" {
+				t.Errorf("%s link_state %q after losing carrier", member[used], got)
+			}
+		}
+		out.halt()
+		in.halt()
+		if err := s.sw.SetUp(used); err != nil {
+			t.Fatal(err)
+		}
+		if !waitFor(3*time.Second, func() bool {
+			return strings.Contains(s.appctl("bond/show", "ovs-bond"), "member "+member[used]+": enabled")
+		}) {
+			t.Errorf("%s not re-enabled after carrier returned", member[used])
+		}
 	})
 	t.Run("InternalMTUKeepsIP", func(t *testing.T) {
 		// "MTU set by hand" on br-ex after the node IP is configured: the
@@ -463,8 +544,56 @@ func TestSeedTopology(t *testing.T) {
 	})
 }
 
+// oneMember reports whether datapath actions send to exactly one bond
+// member: by name, or through a bond(...) action that picks one by hash.
+func oneMember(acts string) bool {
+	n := strings.Count(acts, "enp2s0") + strings.Count(acts, "enp3s0") + strings.Count(acts, "bond(")
+	return n == 1
+}
+
 func ctx5s(t *testing.T) context.Context {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	t.Cleanup(cancel)
 	return ctx
+}
+
+// Internal ports with a tag serve as the node's VLAN interfaces (this
+// machine has no 8021q module): the node reaches hosts of that VLAN
+// through them and no other. MTU requests apply to system ports too.
+func TestInternalPortVLAN(t *testing.T) {
+	n := newNode(t)
+	n.addBridge("br0")
+	h10 := n.newHost("h10", "p10", "198.18.7.1/24")
+	h20 := n.newHost("h20", "p20", "198.18.7.2/24")
+	n.vsctl("add-port", "br0", "p10", "tag=10")
+	n.vsctl("add-port", "br0", "p20", "tag=20")
+	n.vsctl("add-port", "br0", "int10", "tag=10", "--", "set", "Interface", "int10", "type=internal")
+	if !waitFor(5*time.Second, func() bool { _, err := n.ns.Link("int10"); return err == nil }) {
+		t.Fatalf("internal port int10 did not appear")
+	}
+	if err := n.ns.SetUp("int10"); err != nil {
+		t.Fatal(err)
+	}
+	if err := n.ns.AddAddr("int10", "198.18.7.254/24"); err != nil {
+		t.Fatal(err)
+	}
+	h10.mustPing(t, "198.18.7.254")
+	h20.mustNotPing(t, "198.18.7.254")
+	if got := n.get("Interface", "int10", "ofport"); got == "-1" || got == "65534" {
+		t.Errorf("int10 ofport %s", got)
+	}
+	if got := n.get("Interface", "int10", "status:driver_name"); got != "tap" {
+		t.Logf("int10 driver_name %q", got)
+	}
+
+	// mtu_request on a system port: the device and the column follow,
+	// and the port still forwards.
+	n.vsctl("set", "Interface", "p10", "mtu_request=1400")
+	if !waitFor(2*time.Second, func() bool { return n.get("Interface", "p10", "mtu") == "1400" }) {
+		t.Errorf("p10 mtu column %s, want 1400", n.get("Interface", "p10", "mtu"))
+	}
+	if l, err := n.ns.Link("p10"); err != nil || l.Attrs().MTU != 1400 {
+		t.Errorf("p10 device MTU not 1400 (%v)", err)
+	}
+	h10.mustPing(t, "198.18.7.254")
 }

@@ -20,7 +20,8 @@ import (
 	"xvs/lab"
 )
 
-// xvsdBin is the xvsd binary built once by TestMain; buildErr says why not.
+// xvsdBin is the xvsd binary built once by TestMain (or given by
+// $XVSD_BIN); buildErr says why it could not be built.
 var (
 	xvsdBin  string
 	buildErr error
@@ -33,7 +34,10 @@ func TestMain(m *testing.M) {
 		os.Exit(2)
 	}
 	xvsdBin = filepath.Join(dir, "xvsd")
-	if ok, _ := lab.Available(); ok {
+	if b := os.Getenv("XVSD_BIN"); b != "" {
+		// A prebuilt binary (e.g. from CI's build step).
+		xvsdBin = b
+	} else if ok, _ := lab.Available(); ok {
 		out, err := exec.Command("go", "build", "-o", xvsdBin, "xvs/cmd/xvsd").CombinedOutput()
 		if err != nil {
 			buildErr = fmt.Errorf("go build xvs/cmd/xvsd: %w: %s", err, out)
@@ -76,7 +80,7 @@ func newNode(t *testing.T) *node {
 	n := &node{t: t, lab: l, ns: ns, x: x}
 	t.Cleanup(func() {
 		x.Kill9()
-		if t.Failed() {
+		if t.Failed() || os.Getenv("XVS_E2E_LOG") != "" {
 			b, _ := os.ReadFile(x.Log)
 			s := string(b)
 			if len(s) > 6000 {

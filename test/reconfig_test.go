@@ -64,7 +64,8 @@ func TestReconfigUnderTraffic(t *testing.T) {
 		})
 		if want {
 			if !ok {
-				t.Errorf("%s: not applied within 1 s of `ovs-vsctl %v`", what, cmd)
+				late := waitFor(5*time.Second, func() bool { return probe.lastArrival() >= int64(mark) })
+				t.Errorf("%s: not applied within 1 s of `ovs-vsctl %v` (applied after %v: %v)", what, cmd, time.Since(t0).Round(time.Millisecond), late)
 			} else {
 				t.Logf("%s: applied %v after the command started", what, time.Since(t0).Round(time.Millisecond))
 			}
@@ -100,6 +101,15 @@ func TestReconfigUnderTraffic(t *testing.T) {
 		n.vsctl("del-port", "br0", "p4")
 	}
 	n.vsctl("set", "Bridge", "br0", "other_config:mac-aging-time=300")
+	// A whole bridge comes and goes (with a port moved onto it and back).
+	n.vsctl("add-br", "br9", "--", "set", "Bridge", "br9", "datapath_type=netdev")
+	n.vsctl("del-port", "br0", "p3", "--", "add-port", "br9", "p3")
+	if err := h3.ping(h1.ip, 1, time.Second); err == nil {
+		t.Errorf("h3 on br9 reaches h1 on br0")
+	}
+	n.vsctl("del-br", "br9")
+	n.vsctl("add-port", "br0", "p3", "tag=10")
+	h3.mustPing(t, h1.ip)
 
 	endA, endB := a.halt(), b.halt()
 	for _, s := range []struct {

@@ -404,11 +404,15 @@ func TestFrameAccounting(t *testing.T) {
 	fl.Add(2)
 	go func() { defer fl.Done(); flood(ra, rb, 30000) }()
 	go func() { defer fl.Done(); flood(rb, ra, 30000) }()
-	for k := 0; k < 3; k++ { // link flaps under load
+	for k := 0; k < 3; k++ { // link flaps under load: the far end, then the port itself
 		time.Sleep(30 * time.Millisecond)
 		run("ip", "-n", tp.h2, "link", "set", "b0", "down")
 		time.Sleep(30 * time.Millisecond)
 		run("ip", "-n", tp.h2, "link", "set", "b0", "up")
+		time.Sleep(30 * time.Millisecond)
+		run("ip", "-n", tp.dut, "link", "set", "dA", "down")
+		time.Sleep(30 * time.Millisecond)
+		run("ip", "-n", tp.dut, "link", "set", "dA", "up")
 	}
 	fl.Wait()
 	time.Sleep(200 * time.Millisecond)

@@ -7,7 +7,7 @@
 #
 # Needs root, veth, XDP, and ovs-vswitchd/ovsdb-server for the ovs DUT.
 # Usage: bench/scripts/compare.sh [-duration 3s] [-duts afxdp,ovs] [-flows 1,1000]
-#        [-cpuprofile /tmp/afxdp.pprof] [-perf /tmp/afxdp.perf] [-softirq]
+#        [-cpuprofile /tmp/afxdp.pprof] [-perf /tmp/afxdp.perf] [-softirq] [-napififo]
 #        [-spin N] [-batch N]   (bare forwarder: polling rounds before poll(2), batch size)
 # Results are meaningless when other work runs on the machine: check
 # `uptime` first (load should be well below 1).
@@ -22,6 +22,7 @@ while [ $# -gt 0 ]; do
 	-cpuprofile) args="$args -bench.cpuprofile=$2"; shift 2 ;;
 	-perf) args="$args -bench.perf=$2"; shift 2 ;;
 	-softirq) args="$args -bench.softirq"; shift ;;
+	-napififo) args="$args -bench.napififo"; shift ;;
 	-spin) args="$args -bench.afxdp.spin=$2"; shift 2 ;;
 	-batch) args="$args -bench.afxdp.batch=$2"; shift 2 ;;
 	*) echo "unknown option $1" >&2; exit 2 ;;

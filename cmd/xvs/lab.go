@@ -218,7 +218,11 @@ func loadUp(kind string) (*lab.Topo, error) {
 func status(kind string, verbose bool) error {
 	t, err := lab.LoadTopo(topoFile(kind))
 	if err != nil {
-		fmt.Printf("%s: down\n", kind)
+		if leftovers(kind) {
+			fmt.Printf("%s: BROKEN: leftovers of an interrupted build (xvs lab down %s removes them)\n", kind, kind)
+		} else {
+			fmt.Printf("%s: down\n", kind)
+		}
 		return nil
 	}
 	defer t.Close()
@@ -234,6 +238,21 @@ func status(kind string, verbose bool) error {
 		fmt.Print(out)
 	}
 	return nil
+}
+
+// leftovers reports whether namespaces or a state directory of the lab
+// exist.
+func leftovers(kind string) bool {
+	if _, err := os.Stat(stateDir(kind)); err == nil {
+		return true
+	}
+	ents, _ := os.ReadDir("/run/netns")
+	for _, e := range ents {
+		if strings.HasPrefix(e.Name(), prefixOf(kind)+"-") {
+			return true
+		}
+	}
+	return false
 }
 
 func statusAll() error {
@@ -277,6 +296,12 @@ func counters(t *lab.Topo) {
 		fmt.Print(out)
 	}
 	show("dpif/show")
+	section("interface counters (ovs-vsctl list Interface: statistics)")
+	if st, err := t.InterfaceStats(); err != nil {
+		fmt.Println(err)
+	} else {
+		lab.WriteIfaceStats(os.Stdout, st)
+	}
 	show("coverage/show")
 	if len(t.Bonds) > 0 {
 		show("bond/show")

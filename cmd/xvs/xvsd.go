@@ -6,6 +6,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"time"
 )
 
 // findXvsd returns the xvsd binary to run: flag, else a build of
@@ -86,7 +87,15 @@ func buildXvsd(root string) (string, error) {
 	cmd := exec.Command(gobin, "build", "-o", out, "./cmd/xvsd")
 	cmd.Dir = root
 	if b, err := cmd.CombinedOutput(); err != nil {
-		return "", fmt.Errorf("building xvsd in %s: %w: %s", root, err, b)
+		err = fmt.Errorf("building xvsd in %s: %w: %s", root, err, bytes.TrimSpace(b))
+		// A tree in the middle of an edit should not stop a demo: fall back
+		// to the previous build, loudly.
+		if st, serr := os.Stat(out); serr == nil {
+			fmt.Fprintf(os.Stderr, "xvs: WARNING: %v\nxvs: WARNING: using the previous build %s of %s\n",
+				err, out, st.ModTime().Format(time.DateTime))
+			return out, nil
+		}
+		return "", err
 	}
 	return out, nil
 }
