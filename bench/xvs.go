@@ -3,6 +3,7 @@ package bench
 import (
 	"context"
 	"fmt"
+	"time"
 
 	"xvs/datapath"
 	"xvs/xdp"
@@ -14,6 +15,9 @@ type XVSConfig struct {
 	// Rules, when set, are added to the bridge (ovs-ofctl syntax, ports
 	// named "a" and "b"); otherwise the bridge runs OVS's default NORMAL.
 	Rules []string
+	// Offload turns on the in-kernel flow tier: cached L2 flows are
+	// forwarded by the XDP program without reaching userspace.
+	Offload bool
 	// Stats, if set, receives the datapath counters when the run ends.
 	Stats func(dp *datapath.Datapath)
 }
@@ -30,17 +34,27 @@ func XVS(cfg XVSConfig) DUT {
 			return err
 		}
 		defer u.Close()
-		a, err := xdp.Open(ifA, xdp.Config{Mode: cfg.Mode, UMEM: u})
+		var off *xdp.Offload
+		if cfg.Offload {
+			if off, err = xdp.NewOffload(65536); err != nil {
+				return err
+			}
+			defer off.Close()
+		}
+		a, err := xdp.Open(ifA, xdp.Config{Mode: cfg.Mode, UMEM: u, Offload: off})
 		if err != nil {
 			return err
 		}
 		defer a.Close()
-		b, err := xdp.Open(ifB, xdp.Config{Mode: cfg.Mode, UMEM: u})
+		b, err := xdp.Open(ifB, xdp.Config{Mode: cfg.Mode, UMEM: u, Offload: off})
 		if err != nil {
 			return err
 		}
 		defer b.Close()
 		dp := datapath.New(datapath.Config{})
+		if off != nil {
+			dp.SetKernelTier(off.Tier())
+		}
 		if _, err := dp.AddBridge("br0"); err != nil {
 			return err
 		}
@@ -56,6 +70,19 @@ func XVS(cfg XVSConfig) DUT {
 			}
 		}
 		p := dp.NewPoller(0, 1)
+		// Revalidation (MAC ageing, kernel statistics) as xvsd runs it.
+		go func() {
+			t := time.NewTicker(500 * time.Millisecond)
+			defer t.Stop()
+			for {
+				select {
+				case <-ctx.Done():
+					return
+				case <-t.C:
+					dp.Revalidate()
+				}
+			}
+		}()
 		p.Run(ctx, -1)
 		if cfg.Stats != nil {
 			cfg.Stats(dp)

@@ -292,6 +292,11 @@ func Seed(l *Lab, o TopoOptions) (*Topo, error) {
 		return nil, err
 	}
 	node, sw, up := b.ns("node"), b.ns("sw"), b.ns("up")
+	// The internal ports br-ex and br-phy (and enp1s0) share the node
+	// namespace: without this, br-phy answers ARP for br-ex's address and
+	// the upstream host sends to br-phy's MAC ("ARP flux").
+	b.do(func() error { return node.Sysctl("net/ipv4/conf/all/arp_ignore", "1") })
+	b.do(func() error { return node.Sysctl("net/ipv4/conf/all/arp_announce", "2") })
 	b.upstream(sw)
 	b.switchPort(node, "enp2s0", sw, "enp2s0-peer")
 	b.switchPort(node, "enp3s0", sw, "enp3s0-peer")

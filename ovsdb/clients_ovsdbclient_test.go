@@ -387,5 +387,27 @@ func TestClientOvsdbClientMonitor(t *testing.T) {
 		// The external_ids change touched no monitored column of m1/m3.
 		m1.none(t, 200*time.Millisecond)
 		m3.none(t, 10*time.Millisecond)
+
+		// update2 "modify" of a set column carries the elements to toggle;
+		// of an optional scalar (max 1), the new value.
+		mustVsctl(t, sock, "add-port", "br0", "pt")
+		m4 := startMonitor(t, "monitor-cond", remote, "Open_vSwitch", `[["name","==","pt"]]`, "Port", "trunks,tag")
+		if got := m4.next(t, wait); got != `["initial",null,null]` {
+			t.Errorf("Port pt initial: %s", got)
+		}
+		mustVsctl(t, sock, "set", "Port", "pt", "trunks=10,20")
+		mustVsctl(t, sock, "set", "Port", "pt", "trunks=20,30", "tag=5")
+		mustVsctl(t, sock, "set", "Port", "pt", "tag=6")
+		mustVsctl(t, sock, "clear", "Port", "pt", "tag")
+		for i, w := range []string{
+			`["modify",["set",[10,20]],null]`,
+			`["modify",["set",[10,30]],5]`,
+			`["modify",null,6]`,
+			`["modify",null,["set",[]]]`,
+		} {
+			if got := m4.next(t, wait); got != w {
+				t.Errorf("Port pt update %d: %s, want %s", i, got, w)
+			}
+		}
 	})
 }

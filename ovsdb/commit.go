@@ -62,14 +62,30 @@ func (tx *txn) finish() error {
 			tx.deltaTbl[id] = db.tables[rt]
 		})
 	}
+	// Strong references added to modified rows; unchanged ones pointed at
+	// existing rows, and a deletion of those is caught by its refcount.
+	type addedRef struct {
+		ch *change
+		rt string
+		id UUID
+	}
+	var added []addedRef
 	for _, ch := range tx.order {
 		if tx.changes[ch.td][ch.uuid] != ch {
 			continue
 		}
-		if ch.old != nil {
+		switch {
+		case ch.old != nil && ch.new != nil:
+			refDiff(ch.td.t, ch.old.cols, ch.new, func(rt string, id UUID, d int) {
+				tx.delta[id] += d
+				tx.deltaTbl[id] = db.tables[rt]
+				if d > 0 {
+					added = append(added, addedRef{ch, rt, id})
+				}
+			})
+		case ch.old != nil:
 			count(ch.old.cols, ch.td.t, -1)
-		}
-		if ch.new != nil {
+		case ch.new != nil:
 			count(ch.new, ch.td.t, +1)
 		}
 	}
@@ -161,7 +177,7 @@ func (tx *txn) finish() error {
 		if tx.changes[ch.td][ch.uuid] != ch {
 			continue
 		}
-		if ch.new != nil {
+		if ch.new != nil && ch.old == nil {
 			var err error
 			forEachRef(ch.td.t, ch.new, false, func(c *Column, rt string, id UUID) {
 				if err == nil && tx.get(db.tables[rt], id) == nil {
@@ -176,6 +192,19 @@ func (tx *txn) finish() error {
 			if n := tx.refs(ch.td, ch.uuid); n > 0 {
 				return errorf(tagRefInteg, "cannot delete %s row %s because of %d remaining reference(s)", ch.td.t.Name, ch.uuid, n)
 			}
+		}
+	}
+
+	for _, a := range added {
+		if a.ch.new != nil && tx.changes[a.ch.td][a.ch.uuid] == a.ch && tx.get(db.tables[a.rt], a.id) == nil {
+			col := ""
+			forEachRef(a.ch.td.t, a.ch.new, false, func(c *Column, rt string, id UUID) {
+				if id == a.id && col == "" {
+					col = c.Name
+				}
+			})
+			return errorf(tagRefInteg, "Table %s column %s row %s references nonexistent row %s in table %s.",
+				a.ch.td.t.Name, col, a.ch.uuid, a.id, a.rt)
 		}
 	}
 
@@ -367,3 +396,77 @@ func weakReferrers(s *Schema) map[string][]weakRef {
 }
 
 var _ = fmt.Sprintf
+
+// symDiff walks two sorted sets and reports the elements only in a
+// (removed) and only in b (added), in linear time.
+func symDiff(a, b Set, removed, added func(x any)) {
+	if len(a) == len(b) && (len(a) == 0 || &a[0] == &b[0]) {
+		return // the same set
+	}
+	i, j := 0, 0
+	for i < len(a) && j < len(b) {
+		switch c := compareAtoms(a[i], b[j]); {
+		case c < 0:
+			removed(a[i])
+			i++
+		case c > 0:
+			added(b[j])
+			j++
+		default:
+			i++
+			j++
+		}
+	}
+	for ; i < len(a); i++ {
+		removed(a[i])
+	}
+	for ; j < len(b); j++ {
+		added(b[j])
+	}
+}
+
+// refDiff reports the change in strong references from old to new, row r
+// of table t, as (+1/-1) deltas per target.
+func refDiff(t *Table, old, new Row, fn func(refTable string, id UUID, d int)) {
+	if !t.hasRefs {
+		return
+	}
+	for _, cname := range t.ColumnNames {
+		c := t.Columns[cname]
+		kref := c.Type.Key.RefTable != "" && !c.Type.Key.RefWeak
+		vref := c.Type.Value != nil && c.Type.Value.RefTable != "" && !c.Type.Value.RefWeak
+		if !kref && !vref {
+			continue
+		}
+		switch o := old[cname].(type) {
+		case UUID:
+			if n := new[cname].(UUID); n != o {
+				fn(c.Type.Key.RefTable, o, -1)
+				fn(c.Type.Key.RefTable, n, +1)
+			}
+		case Set:
+			rt := c.Type.Key.RefTable
+			symDiff(o, new[cname].(Set),
+				func(x any) { fn(rt, x.(UUID), -1) },
+				func(x any) { fn(rt, x.(UUID), +1) })
+		case Map:
+			n := new[cname].(Map)
+			for k, v := range o {
+				if kref {
+					fn(c.Type.Key.RefTable, k.(UUID), -1)
+				}
+				if vref {
+					fn(c.Type.Value.RefTable, v.(UUID), -1)
+				}
+			}
+			for k, v := range n {
+				if kref {
+					fn(c.Type.Key.RefTable, k.(UUID), +1)
+				}
+				if vref {
+					fn(c.Type.Value.RefTable, v.(UUID), +1)
+				}
+			}
+		}
+	}
+}

@@ -154,18 +154,9 @@ func (m *monitor) initialJSON() map[string]any {
 func diffJSON(ct *ColumnType, old, new any) any {
 	switch o := old.(type) {
 	case Set:
-		n := new.(Set)
 		var d []any
-		for _, a := range o {
-			if !n.Contains(a) {
-				d = append(d, a)
-			}
-		}
-		for _, a := range n {
-			if !o.Contains(a) {
-				d = append(d, a)
-			}
-		}
+		collect := func(x any) { d = append(d, x) }
+		symDiff(o, new.(Set), collect, collect)
 		s, _ := newSet(d)
 		return datumJSON(s)
 	case Map:

@@ -157,6 +157,9 @@ func valueEqual(a, b any) bool {
 		if !ok || len(x) != len(y) {
 			return false
 		}
+		if len(x) == 0 || &x[0] == &y[0] {
+			return true
+		}
 		for i := range x {
 			if compareAtoms(x[i], y[i]) != 0 {
 				return false

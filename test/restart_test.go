@@ -1,7 +1,6 @@
 package test
 
 import (
-	"regexp"
 	"sort"
 	"strings"
 	"testing"
@@ -40,8 +39,6 @@ func (n *node) configDump() string {
 	}
 	return strings.Join(parts, "\n")
 }
-
-var ageRE = regexp.MustCompile(`(?m)^\s*(next rebalance|hash \d+).*$`)
 
 // xvsd is killed with SIGKILL under traffic and restarted on the same
 // database: traffic resumes within a few seconds, the configuration is

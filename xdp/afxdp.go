@@ -64,6 +64,10 @@ type Config struct {
 	// NoNeedWakeup disables XDP_USE_NEED_WAKEUP (then Send kicks after
 	// every batch).
 	NoNeedWakeup bool
+	// Offload, when set, attaches the in-kernel flow tier's program
+	// (see offload.go) instead of the plain XSK redirect, and registers
+	// the port as a redirect target.
+	Offload *Offload
 }
 
 // Port is one network interface served through AF_XDP: the XDP redirect
@@ -76,6 +80,7 @@ type Config struct {
 type Port struct {
 	name    string
 	ifindex int
+	offload *Offload // set when the kernel tier serves this port
 	mode    Mode
 	socks   []*Socket
 	xsks    *ebpf.Map
@@ -135,6 +140,13 @@ func Open(ifname string, cfg Config) (*Port, error) {
 		err := p.open(m, cfg, umem)
 		if err == nil {
 			p.mode = m
+			if cfg.Offload != nil {
+				if err := cfg.Offload.AddDevice(p.ifindex); err != nil {
+					p.release()
+					return nil, fmt.Errorf("xdp: %s: offload device map: %w", ifname, err)
+				}
+				p.offload = cfg.Offload
+			}
 			return p, nil
 		}
 		errs = append(errs, err)
@@ -149,7 +161,12 @@ func (p *Port) open(m Mode, cfg Config, umem *UMEM) (err error) {
 		if p.xsks, err = newXSKMap(cfg.Queues); err != nil {
 			return err
 		}
-		if p.prog, err = newXSKProgram(p.xsks); err != nil {
+		if cfg.Offload != nil {
+			p.prog, err = cfg.Offload.Program(p.xsks)
+		} else {
+			p.prog, err = newXSKProgram(p.xsks)
+		}
+		if err != nil {
 			return err
 		}
 	}
@@ -193,6 +210,12 @@ func (p *Port) Name() string { return p.name }
 // Mode returns the mode obtained (never ModeBestEffort); its String is
 // what OVS reports as xdp-mode-in-use.
 func (p *Port) Mode() Mode { return p.mode }
+
+// Ifindex returns the interface index.
+func (p *Port) Ifindex() int { return p.ifindex }
+
+// Offloaded reports whether the in-kernel flow tier serves this port.
+func (p *Port) Offloaded() bool { return p.offload != nil }
 
 // Sockets returns the per-queue sockets (index = rx queue).
 func (p *Port) Sockets() []*Socket { return p.socks }
@@ -264,6 +287,12 @@ func (p *Port) Close() error {
 
 func (p *Port) release() error {
 	var errs []error
+	if p.offload != nil {
+		if err := p.offload.RemoveDevice(p.ifindex); err != nil {
+			errs = append(errs, err)
+		}
+		p.offload = nil
+	}
 	if p.link != nil {
 		if err := p.link.Close(); err != nil {
 			errs = append(errs, fmt.Errorf("xdp: detach from %s: %w", p.name, err))

@@ -23,9 +23,13 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"time"
 
 	"github.com/cilium/ebpf"
 	"github.com/cilium/ebpf/asm"
+	"golang.org/x/sys/unix"
+
+	"xvs/datapath"
 )
 
 // OffloadKey is the key of an offloaded flow (24 bytes, as the program
@@ -307,3 +311,33 @@ func (o *Offload) Program(xsks *ebpf.Map) (*ebpf.Program, error) {
 // EthTypeKey converts an ethertype to the OffloadKey.EthType form (network
 // byte order in memory).
 func EthTypeKey(v uint16) uint16 { return uint16(rawBE16(v)) }
+
+// Tier adapts the offload to the datapath's KernelTier interface.
+func (o *Offload) Tier() datapath.KernelTier { return offloadTier{o} }
+
+type offloadTier struct{ o *Offload }
+
+func tierKey(f datapath.L2Flow) OffloadKey {
+	return OffloadKey{Ifindex: f.InIfindex, TCI: f.TCI, EthType: EthTypeKey(f.EthType), Dst: f.Dst, Src: f.Src}
+}
+
+func (t offloadTier) Put(f datapath.L2Flow, a datapath.L2Action) error {
+	return t.o.Put(tierKey(f), OffloadAction{OutIfindex: a.OutIfindex, VLANOp: uint16(a.VLANOp), TCI: a.TCI})
+}
+
+func (t offloadTier) Delete(f datapath.L2Flow) error { return t.o.Delete(tierKey(f)) }
+
+func (t offloadTier) Stats(f datapath.L2Flow) (uint64, uint64, time.Time, error) {
+	a, err := t.o.Lookup(tierKey(f))
+	if err != nil {
+		return 0, 0, time.Time{}, err
+	}
+	var used time.Time
+	if a.Used != 0 {
+		var ts unix.Timespec
+		if err := unix.ClockGettime(unix.CLOCK_MONOTONIC, &ts); err == nil {
+			used = time.Now().Add(-time.Duration(ts.Nano() - int64(a.Used)))
+		}
+	}
+	return a.Packets, a.Bytes, used, nil
+}

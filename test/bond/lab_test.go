@@ -8,6 +8,7 @@ import (
 	"net"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"regexp"
 	"sort"
 	"strings"
@@ -170,6 +171,7 @@ func newBondLab(t *testing.T, impl string, bondArgs ...string) *bondLab {
 			x.Kill9()
 			if t.Failed() {
 				logTail(t, "xvsd log", x.Log)
+				logTail(t, "xvsd output", filepath.Join(x.Dir, "xvsd.out"))
 			}
 		})
 	case implOVS:
@@ -181,7 +183,7 @@ func newBondLab(t *testing.T, impl string, bondArgs ...string) *bondLab {
 				t.Error(err)
 			}
 			if t.Failed() {
-				logTail(t, "ovs-vswitchd log", o.Dir+"/ovs-vswitchd.log")
+				logTail(t, "ovs-vswitchd log", filepath.Join(o.Dir, "ovs-vswitchd.log"))
 			}
 		})
 	}
