@@ -21,6 +21,8 @@ type wantIface struct {
 	mtuRequest    int64
 	ofportRequest int64
 	mac           string
+	// offload is Open_vSwitch other_config:xdp-flow-offload ("" = default).
+	offload string
 }
 
 type wantPort struct {
@@ -108,6 +110,7 @@ func readConfig(tables map[string]map[ovsdb.UUID]ovsdb.Row) *wantConfig {
 					wi := &wantIface{uuid: iu, name: colStr(ir, "name"), typ: colStr(ir, "type"),
 						options: colMap(ir, "options"), otherConfig: colMap(ir, "other_config"), mac: colStr(ir, "mac")}
 					wi.mtuRequest, _ = colInt(ir, "mtu_request")
+					wi.offload = w.otherConfig["xdp-flow-offload"]
 					wi.ofportRequest, _ = colInt(ir, "ofport_request")
 					wp.ifaces = append(wp.ifaces, wi)
 				}
@@ -149,7 +152,7 @@ func (wi *wantIface) deviceKey() string {
 	for _, k := range keys {
 		fmt.Fprintf(&sb, ",%s=%s", k, wi.options[k])
 	}
-	fmt.Fprintf(&sb, ",mtu=%d,mac=%s", wi.mtuRequest, wi.mac)
+	fmt.Fprintf(&sb, ",mtu=%d,mac=%s,offload=%s", wi.mtuRequest, wi.mac, wi.offload)
 	return sb.String()
 }
 

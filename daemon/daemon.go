@@ -56,6 +56,9 @@ type Daemon struct {
 	ctl  *unixctl.Server
 	dp   *datapath.Datapath
 	umem *xdp.UMEM
+	// offload is the in-kernel flow tier shared by the AF_XDP ports
+	// (created on first use).
+	offload *xdp.Offload
 
 	kick chan struct{}
 	exit chan struct{}

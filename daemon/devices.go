@@ -22,6 +22,10 @@ type ifaceState struct {
 	mode   string // XDP mode obtained (afxdp)
 	reason string // why AF_PACKET was used
 	err    string // Interface:error ("" = none)
+	// offload says whether the in-kernel flow tier serves the port, and
+	// why not when it does not.
+	offload     bool
+	offloadNote string
 }
 
 // errNoDevice marks a netdev that does not exist (yet): retried later.
@@ -84,11 +88,24 @@ func (d *Daemon) openDevice(wi *wantIface) (*ifaceState, error) {
 		if err != nil {
 			return st, err
 		}
-		port, xerr := xdp.Open(wi.name, xdp.Config{Mode: mode, Queues: queues, UMEM: umem})
+		var off *xdp.Offload
+		if st.offload, st.offloadNote = wantOffload(wi.offload, link.Type()); st.offload {
+			if off, err = d.kernelTier(); err != nil {
+				st.offload, st.offloadNote = false, err.Error()
+			}
+		}
+		port, xerr := xdp.Open(wi.name, xdp.Config{Mode: mode, Queues: queues, UMEM: umem, Offload: off})
+		if xerr != nil && off != nil {
+			// The kernel refused the tier's program: keep the port on the
+			// AF_XDP path and say why.
+			st.offload, st.offloadNote = false, "xdp-flow-offload program refused: "+xerr.Error()
+			port, xerr = xdp.Open(wi.name, xdp.Config{Mode: mode, Queues: queues, UMEM: umem})
+		}
 		if xerr == nil {
 			st.dev, st.driver, st.mode = port, "afxdp", port.Mode().String()
 			return st, nil
 		}
+		st.offload = false
 		if errors.Is(xerr, xdp.ErrMTU) || st.typ != "system" && wi.options["xdp-mode"] != "" {
 			return st, fmt.Errorf("%s: %w", wi.name, xerr)
 		}
@@ -121,4 +138,37 @@ func (st *ifaceState) close() {
 		_ = st.dev.Close()
 		st.dev = nil
 	}
+}
+
+// wantOffload decides whether a port gets the in-kernel flow tier from
+// Open_vSwitch other_config:xdp-flow-offload. The default is on, except on
+// veth: the kernel can redirect into a veth only when its peer runs XDP or
+// has GRO enabled, which a lab host usually does not, so there the tier is
+// opt-in.
+func wantOffload(setting, linkType string) (bool, string) {
+	switch setting {
+	case "true":
+		return true, ""
+	case "false":
+		return false, "disabled by other_config:xdp-flow-offload=false"
+	}
+	if linkType == "veth" {
+		return false, "off by default on veth (set other_config:xdp-flow-offload=true when peers run XDP or GRO)"
+	}
+	return true, ""
+}
+
+// kernelTier returns the datapath's in-kernel flow tier, creating it and
+// plugging it into the datapath on first use.
+func (d *Daemon) kernelTier() (*xdp.Offload, error) {
+	if d.offload != nil {
+		return d.offload, nil
+	}
+	o, err := xdp.NewOffload(200000)
+	if err != nil {
+		return nil, fmt.Errorf("xdp-flow-offload unavailable: %w", err)
+	}
+	d.offload = o
+	d.dp.SetKernelTier(o.Tier())
+	return o, nil
 }

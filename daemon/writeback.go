@@ -73,6 +73,12 @@ func (d *Daemon) writeBack(withStats bool) {
 		if st.reason != "" {
 			status["afxdp-fallback-reason"] = st.reason
 		}
+		if st.driver == "afxdp" {
+			status["xdp-flow-offload"] = strconv.FormatBool(st.offload)
+			if st.offloadNote != "" {
+				status["xdp-flow-offload-reason"] = st.offloadNote
+			}
+		}
 		if st.driver == "patch" {
 			status = map[string]string{}
 		}
@@ -122,7 +128,7 @@ func (d *Daemon) writeBack(withStats bool) {
 		d.mu.Lock()
 		d.written = map[ovsdb.UUID]map[string]string{}
 		d.mu.Unlock()
-		d.log.Debug("write-back", "err", err)
+		d.log.Debug("write-back", "err", err, "ops", fmt.Sprint(ops))
 	}
 }
 
@@ -149,5 +155,3 @@ func datapathID(name string) string {
 	h.Write([]byte(name))
 	return fmt.Sprintf("%016x", h.Sum64()&0x0000ffffffffffff|0x0000020000000000)
 }
-
-var _ = strconv.Itoa

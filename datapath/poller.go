@@ -85,11 +85,16 @@ func (p *Poller) process(s *snapshot, inPort uint32, pkts []*flow.Packet) {
 		rxBytes += uint64(pk.Len)
 		k := &keys[i]
 		if r := flow.Extract(pk.Buf[pk.Off:pk.Off+pk.Len], inPort, k, &lays[i]); r != flow.DropNone {
+			// A bad L3/L4 header is counted, and the frame is still
+			// switched on what was parsed (as OVS does); without a
+			// complete Ethernet header it is dropped.
 			dp.Counters.Parse[r].Add(1)
-			pk.Free()
-			pkts[i] = nil
-			mfs[i] = nil
-			continue
+			if lays[i].L3 < 0 {
+				pk.Free()
+				pkts[i] = nil
+				mfs[i] = nil
+				continue
+			}
 		}
 		h := flow.HashKey(k)
 		hashes[i] = h

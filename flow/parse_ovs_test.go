@@ -1,3 +1,5 @@
+//go:build linux
+
 package flow
 
 // Differential test against the real Open vSwitch flow extraction: a
@@ -19,6 +21,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -69,6 +72,8 @@ func startOVS(t *testing.T) *ovsInstance {
 		cmd := exec.Command(name, args...)
 		cmd.Env = env
 		cmd.Dir = dir
+		// Never outlive the test binary, even when it is killed.
+		cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 		if err := cmd.Start(); err != nil {
 			t.Fatalf("%s: %v", name, err)
 		}

@@ -188,7 +188,7 @@ func (tx *txn) finish() error {
 			if err != nil {
 				return err
 			}
-		} else if ch.old != nil {
+		} else if ch.old != nil && ch.new == nil {
 			if n := tx.refs(ch.td, ch.uuid); n > 0 {
 				return errorf(tagRefInteg, "cannot delete %s row %s because of %d remaining reference(s)", ch.td.t.Name, ch.uuid, n)
 			}

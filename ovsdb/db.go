@@ -247,7 +247,10 @@ func (db *Database) replayTxn(js []byte) error {
 					continue
 				}
 				ct := &c.Type
-				if isDiff && old != nil && !ct.IsScalar() {
+				// Diffs apply to columns that may hold several elements;
+				// others are written whole.
+				diff := isDiff && old != nil && (ct.Max > 1 || ct.IsMap())
+				if diff {
 					ct = relaxed(ct)
 				}
 				v, err := parseDatum(ct, cv, nil)
@@ -255,7 +258,7 @@ func (db *Database) replayTxn(js []byte) error {
 					slog.Warn("ovsdb: log value does not fit the schema, ignored", "table", tn, "column", cn, "err", err)
 					continue
 				}
-				if isDiff && old != nil && !c.Type.IsScalar() {
+				if diff {
 					v = applyDiff(nr[cn], v)
 				}
 				nr[cn] = v

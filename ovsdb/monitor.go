@@ -149,9 +149,13 @@ func (m *monitor) initialJSON() map[string]any {
 }
 
 // diffJSON is the update2 "modify" value of a column: the new value for
-// scalars, the elements to toggle for sets, and for maps the removed keys
+// columns holding at most one element, the elements to toggle for sets, and for maps the removed keys
 // (with their old values) plus added or changed pairs (new values).
 func diffJSON(ct *ColumnType, old, new any) any {
+	if ct.Max == 1 && !ct.IsMap() {
+		// Scalars and optional scalars: the new value, as ovsdb-server.
+		return datumJSON(new)
+	}
 	switch o := old.(type) {
 	case Set:
 		var d []any

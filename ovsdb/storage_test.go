@@ -23,6 +23,8 @@ func TestReplayAfterReopen(t *testing.T) {
 		{"op":"insert","table":"Other","row":{"name":"gone"}}]`)
 	tx(t, db, `[{"op":"mutate","table":"Root","where":[],"mutations":[["tags","insert",["map",[["b","2"]]]],["cfg","+=",7]]},
 		{"op":"delete","table":"Other","where":[["name","==","gone"]]}]`)
+	tx(t, db, `[{"op":"update","table":"Root","where":[],"row":{"state":"up"}}]`)
+	tx(t, db, `[{"op":"update","table":"Root","where":[],"row":{"state":"down"}}]`)
 	tx(t, db, `[{"op":"update","table":"Root","where":[],"row":{"live":"changed"}}]`) // ephemeral only: no record
 	before := dump(t, db, true)
 	if err := db.Close(); err != nil {

@@ -120,6 +120,10 @@ func TestGarbageCollection(t *testing.T) {
 	if errTag(res) != "" {
 		t.Fatal(res)
 	}
+	// Modifying a referenced non-root row is fine.
+	if res := tx(t, db, `[{"op":"update","table":"Kid","where":[],"row":{"n":5}}]`); errTag(res) != "" {
+		t.Fatalf("update of referenced row: %v", res)
+	}
 	res = tx(t, db, `[{"op":"delete","table":"Kid","where":[]}]`)
 	if errTag(res) != "referential integrity violation" || len(res) != 2 {
 		t.Fatalf("delete of referenced row: %v", res)

@@ -113,15 +113,17 @@ func TestTrunkTagsOnWire(t *testing.T) {
 	tr := n.newHost("tr", "ptr", "")    // trunks 10,20
 	tr2 := n.newHost("tr2", "ptr2", "") // trunk 10 only
 	nat := n.newHost("nat", "pnat", "") // native-untagged 10, trunks 10,20
+	nt := n.newHost("nt", "pnt", "")    // native-tagged 20, trunks 10,20
 	n.vsctl("add-port", "br0", "p1", "tag=10")
 	n.vsctl("add-port", "br0", "p2", "tag=20")
 	n.vsctl("add-port", "br0", "ptr", "trunks=10,20")
 	n.vsctl("add-port", "br0", "ptr2", "trunks=10")
 	n.vsctl("add-port", "br0", "pnat", "tag=10", "trunks=10,20", "vlan_mode=native-untagged")
+	n.vsctl("add-port", "br0", "pnt", "tag=20", "trunks=10,20", "vlan_mode=native-tagged")
 
 	r1, r2 := openRaw(t, h1.ns, "eth0"), openRaw(t, h2.ns, "eth0")
 	rtr, rtr2, rnat := openRaw(t, tr.ns, "eth0"), openRaw(t, tr2.ns, "eth0"), openRaw(t, nat.ns, "eth0")
-	all := map[string]*rawEnd{"h1": {r1}, "h2": {r2}, "tr": {rtr}, "tr2": {rtr2}, "nat": {rnat}}
+	all := map[string]*rawEnd{"h1": {r1}, "h2": {r2}, "tr": {rtr}, "tr2": {rtr2}, "nat": {rnat}, "nt": {openRaw(t, nt.ns, "eth0")}}
 
 	// check sends frame from one end and wants VID want[end] at each end
 	// (-1 untagged, absent: must not arrive).
@@ -149,7 +151,7 @@ func TestTrunkTagsOnWire(t *testing.T) {
 			f := expectFrame(e.r, marker, wait)
 			switch {
 			case ok && f == nil:
-				t.Errorf("%s: nothing arrived at %s", what, name)
+				t.Errorf("%s: nothing arrived at %s\nfdb/show br0:\n%s", what, name, n.appctl("fdb/show", "br0"))
 			case !ok && f != nil:
 				t.Errorf("%s: frame leaked to %s (vid %d)", what, name, frameVID(f))
 			case ok && frameVID(f) != vid:
@@ -159,17 +161,19 @@ func TestTrunkTagsOnWire(t *testing.T) {
 	}
 	src := func(i byte) []byte { return []byte{0x02, 0x00, 0x5e, 0x00, 0x00, i} }
 	check("untagged from access VLAN 10", all["h1"], etherFrame(bcast, src(1), -1, "a10"), "a10",
-		map[string]int{"tr": 10, "tr2": 10, "nat": -1})
+		map[string]int{"tr": 10, "tr2": 10, "nat": -1, "nt": 10})
 	check("untagged from access VLAN 20", all["h2"], etherFrame(bcast, src(2), -1, "a20"), "a20",
-		map[string]int{"tr": 20, "nat": 20})
+		map[string]int{"tr": 20, "nat": 20, "nt": 20})
 	check("VLAN 20 from trunk", all["tr"], etherFrame(bcast, src(3), 20, "t20"), "t20",
-		map[string]int{"h2": -1, "nat": 20})
+		map[string]int{"h2": -1, "nat": 20, "nt": 20})
 	check("VLAN 10 from trunk", all["tr"], etherFrame(bcast, src(4), 10, "t10"), "t10",
-		map[string]int{"h1": -1, "tr2": 10, "nat": -1})
+		map[string]int{"h1": -1, "tr2": 10, "nat": -1, "nt": 10})
+	check("untagged from native-tagged trunk (its VLAN 20)", all["nt"], etherFrame(bcast, src(9), -1, "nt20"), "nt20",
+		map[string]int{"h2": -1, "tr": 20, "nat": 20})
 	check("VLAN 30 from trunk (not trunked)", all["tr"], etherFrame(bcast, src(5), 30, "t30"), "t30",
 		map[string]int{})
 	check("untagged from native-untagged trunk", all["nat"], etherFrame(bcast, src(6), -1, "n10"), "n10",
-		map[string]int{"h1": -1, "tr": 10, "tr2": 10})
+		map[string]int{"h1": -1, "tr": 10, "tr2": 10, "nt": 10})
 	check("VLAN 20 into access port VLAN 10 (dropped)", all["h1"], etherFrame(bcast, src(7), 20, "x20"), "x20",
 		map[string]int{})
 
@@ -461,6 +465,27 @@ func TestSeedTopology(t *testing.T) {
 		}
 		if flows := s.appctl("dpctl/dump-flows"); !strings.Contains(flows, "packets:") {
 			t.Errorf("dpctl/dump-flows shows no megaflows after traffic:\n%s", flows)
+		}
+	})
+	t.Run("IPv6NodeAddress", func(t *testing.T) {
+		// Neighbour discovery is multicast: the switch floods it to both
+		// members and the bond must pass exactly one copy.
+		if err := s.up.ns.Sysctl("net/ipv6/conf/eth0/disable_ipv6", "0"); err != nil {
+			t.Fatal(err)
+		}
+		if err := s.up.ns.AddAddr("eth0", "2001:db8:18::100/64"); err != nil {
+			t.Fatal(err)
+		}
+		if err := s.ns.AddAddr("br-ex", "2001:db8:18::1/64"); err != nil {
+			t.Fatal(err)
+		}
+		s.up.mustPing(t, "2001:db8:18::1")
+		out, err := s.up.ns.Exec(ctx5s(t), "ping", "-n", "-c", "3", "-i", "0.2", "-W", "1", "2001:db8:18::1")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if strings.Contains(string(out), "DUP!") {
+			t.Errorf("duplicate IPv6 replies:\n%s", out)
 		}
 	})
 	t.Run("MemberFailover", func(t *testing.T) {

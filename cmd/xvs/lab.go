@@ -13,6 +13,8 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"golang.org/x/sys/unix"
+
 	"xvs/lab"
 )
 
@@ -86,6 +88,13 @@ func runLab(ctx context.Context, verb string, args []string) error {
 	if err := needRoot(); err != nil {
 		return err
 	}
+	if verb == "up" || verb == "down" || verb == "demo" {
+		unlock, err := lock(kind)
+		if err != nil {
+			return err
+		}
+		defer unlock()
+	}
 	switch verb {
 	case "up":
 		_, err := up(ctx, kind, f)
@@ -100,6 +109,25 @@ func runLab(ctx context.Context, verb string, args []string) error {
 		return demo(ctx, kind, f)
 	}
 	return errUsage
+}
+
+// lock serialises up, down and demo of one topology across processes.
+func lock(kind string) (func(), error) {
+	if err := os.MkdirAll(stateRoot, 0o755); err != nil {
+		return nil, err
+	}
+	f, err := os.OpenFile(filepath.Join(stateRoot, kind+".lock"), os.O_CREATE|os.O_RDWR, 0o644)
+	if err != nil {
+		return nil, err
+	}
+	if err := unix.Flock(int(f.Fd()), unix.LOCK_EX|unix.LOCK_NB); err != nil {
+		fmt.Printf("another xvs is changing lab %s; waiting\n", kind)
+		if err := unix.Flock(int(f.Fd()), unix.LOCK_EX); err != nil {
+			f.Close()
+			return nil, fmt.Errorf("lock %s: %w", f.Name(), err)
+		}
+	}
+	return func() { f.Close() }, nil
 }
 
 // health reports why a saved lab is not usable ("" when it is).

@@ -24,7 +24,8 @@ import (
 	"xvs/lab"
 )
 
-// xvsdBin is built once by TestMain; buildErr says why not.
+// xvsdBin is built once by TestMain (or taken from $XVSD_BIN); buildErr
+// says why not.
 var (
 	xvsdBin  string
 	buildErr error
@@ -37,7 +38,10 @@ func TestMain(m *testing.M) {
 		os.Exit(2)
 	}
 	xvsdBin = filepath.Join(dir, "xvsd")
-	if ok, _ := lab.Available(); ok {
+	if bin := os.Getenv("XVSD_BIN"); bin != "" {
+		// A prebuilt daemon, e.g. to bisect or to compare builds.
+		xvsdBin = bin
+	} else if ok, _ := lab.Available(); ok {
 		if out, err := exec.Command("go", "build", "-o", xvsdBin, "xvs/cmd/xvsd").CombinedOutput(); err != nil {
 			buildErr = fmt.Errorf("go build xvs/cmd/xvsd: %w: %s", err, out)
 		}

@@ -87,10 +87,10 @@ func appctlScript(t *testing.T, impl string) []step {
 	show("delays and basis set", true)
 	// m1 loses carrier: it stays enabled while the downdelay runs.
 	setLink(t, b.sw, "sm1", false)
-	time.Sleep(300 * time.Millisecond)
+	b.waitShow("downdelay expires in", true, 2*time.Second)
 	show("m1 down, downdelay running", true)
 	setLink(t, b.sw, "sm1", true)
-	time.Sleep(300 * time.Millisecond)
+	b.waitShow("downdelay expires in", false, 2*time.Second)
 	show("m1 back within the downdelay", true)
 
 	b.vsctl("set", "Port", "bond0", "other_config:bond-rebalance-interval=10000")
@@ -121,4 +121,20 @@ func normalizeList(s string) string {
 		lines[i] = strings.Join(f, "\t")
 	}
 	return strings.Join(lines, "\n")
+}
+
+// waitShow waits until bond/show contains (or no longer contains) s.
+func (b *bondLab) waitShow(s string, present bool, timeout time.Duration) {
+	b.t.Helper()
+	deadline := time.Now().Add(timeout)
+	for {
+		out := b.appctl("bond/show", "bond0")
+		if strings.Contains(out, s) == present {
+			return
+		}
+		if time.Now().After(deadline) {
+			b.t.Fatalf("bond/show still %s %q after %v:\n%s", map[bool]string{true: "lacks", false: "has"}[present], s, timeout, out)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
 }
