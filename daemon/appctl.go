@@ -61,6 +61,7 @@ func (d *Daemon) registerCommands() {
 		return d.dp.DumpFlows(a[0], f)
 	})
 	c.Register("coverage/show", "", 0, 0, d.cmdCoverage)
+	c.Register("xvs/capture", "iface [count] [seconds] [rx|tx|both]", 1, 4, d.cmdCapture)
 	c.Register("memory/show", "", 0, 0, d.cmdMemory)
 	c.Register("bond/list", "", 0, 0, d.cmdBondList)
 	c.Register("bond/show", "[port]", 0, 1, d.cmdBondShow)

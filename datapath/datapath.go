@@ -74,6 +74,7 @@ type dpPort struct {
 	// output to one device. It is taken once per batch, never per packet.
 	txMu  sync.Mutex
 	stats portStats
+	tap   atomic.Pointer[tap] // packet capture, nil when none
 }
 
 type portStats struct {

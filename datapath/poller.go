@@ -118,6 +118,7 @@ func (p *Poller) process(s *snapshot, inPort uint32, pkts []*flow.Packet) {
 		mfs[i] = mf
 	}
 	if int(inPort) < len(s.ports) && s.ports[inPort] != nil {
+		s.ports[inPort].tapRX(pkts)
 		st := &s.ports[inPort].stats
 		st.rxPackets.Add(uint64(len(pkts)))
 		st.rxBytes.Add(rxBytes)
@@ -303,6 +304,7 @@ func (p *Poller) sendBatch(s *snapshot, port uint32) {
 		bytes += uint64(pk.Len)
 	}
 	n := b.n
+	dpp.tapTX(b.pkts[:n])
 	dpp.txMu.Lock()
 	sent := dpp.dev.Send(b.pkts[:n])
 	dpp.txMu.Unlock()

@@ -556,6 +556,9 @@ func (db *Database) commit(tx *txn) (syncToken, error) {
 			// leave the old file in use.
 			if err := db.log.replace(db.snapshot()...); err != nil {
 				slog.Warn("ovsdb: compaction failed", "path", db.log.path, "err", err)
+			} else {
+				_, base := db.log.size()
+				slog.Info("ovsdb: compacted database file", "path", db.log.path, "before", w, "after", base)
 			}
 		}
 	}

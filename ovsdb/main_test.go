@@ -3,6 +3,7 @@ package ovsdb
 import (
 	"fmt"
 	"os"
+	"strconv"
 	"testing"
 )
 
@@ -17,6 +18,15 @@ func TestMain(m *testing.M) {
 }
 
 func serveForever(path, remote string) int {
+	if v := os.Getenv("XVS_OVSDB_COMPACT_MIN"); v != "" {
+		// Compact often, so that kills land during compactions too.
+		n, err := strconv.ParseInt(v, 10, 64)
+		if err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			return 1
+		}
+		compactFactor, compactMin = 1, n
+	}
 	db, err := Open(path, BuiltinSchema())
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)

@@ -222,9 +222,12 @@ func TestKill9(t *testing.T) {
 	dir := tempDir(t)
 	path := filepath.Join(dir, "k.db")
 	sock := filepath.Join(dir, "k.sock")
-	for round := 0; round < 3; round++ {
+	for round := 0; round < 4; round++ {
 		cmd := exec.Command(os.Args[0], "-test.run=^$")
 		cmd.Env = append(os.Environ(), "XVS_OVSDB_SERVE="+path, "XVS_OVSDB_REMOTE=punix:"+sock)
+		if round >= 2 {
+			cmd.Env = append(cmd.Env, "XVS_OVSDB_COMPACT_MIN=20000")
+		}
 		stdout, _ := cmd.StdoutPipe()
 		cmd.Stderr = os.Stderr
 		if err := cmd.Start(); err != nil {

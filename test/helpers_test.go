@@ -82,7 +82,9 @@ func newNode(t *testing.T) *node {
 		x.Kill9()
 		if t.Failed() || os.Getenv("XVS_E2E_LOG") != "" {
 			b, _ := os.ReadFile(x.Log)
-			s := string(b)
+			// Standard output and error hold panics and fatal errors.
+			o, _ := os.ReadFile(filepath.Join(x.Dir, "xvsd.out"))
+			s := string(b) + string(o)
 			if len(s) > 6000 {
 				s = "..." + s[len(s)-6000:]
 			}
