@@ -52,8 +52,9 @@ type PollerStats struct {
 }
 
 type txBatch struct {
-	n    int
-	pkts [BatchSize]*flow.Packet
+	n     int
+	bytes uint64
+	pkts  [BatchSize]*flow.Packet // slots past n are stale, never read
 }
 
 // NewPoller returns a poller that serves the datapath ports p with
@@ -282,6 +283,7 @@ func (p *Poller) enqueue(s *snapshot, port uint32, pk *flow.Packet) {
 	}
 	b.pkts[b.n] = pk
 	b.n++
+	b.bytes += uint64(pk.Len)
 	if b.n == BatchSize {
 		p.sendBatch(s, port)
 	}
@@ -299,17 +301,12 @@ func (p *Poller) sendBatch(s *snapshot, port uint32) {
 		return
 	}
 	dpp := s.ports[port]
-	var bytes uint64
-	for _, pk := range b.pkts[:b.n] {
-		bytes += uint64(pk.Len)
-	}
-	n := b.n
+	n, bytes := b.n, b.bytes
 	dpp.tapTX(b.pkts[:n])
 	dpp.txMu.Lock()
 	sent := dpp.dev.Send(b.pkts[:n])
 	dpp.txMu.Unlock()
-	clear(b.pkts[:n])
-	b.n = 0
+	b.n, b.bytes = 0, 0
 	dpp.stats.txPackets.Add(uint64(sent))
 	dpp.stats.txBytes.Add(bytes)
 	if sent < n {
@@ -326,8 +323,7 @@ func (p *Poller) flush(s *snapshot) {
 			for _, pk := range b.pkts[:b.n] {
 				pk.Free()
 			}
-			clear(b.pkts[:b.n])
-			b.n = 0
+			b.n, b.bytes = 0, 0
 		}
 	}
 	p.dirty = p.dirty[:0]

@@ -390,8 +390,11 @@ const emcMask = EMCEntries - 1
 
 // Lookup returns the live megaflow cached for k (hash = HashKey(k)), or nil.
 func (c *EMC) Lookup(k *Key, hash uint32) *Megaflow {
+	x := k.Words()
 	e := &c.e[hash&emcMask]
-	if e.hash != hash || e.mf == nil || !equalKeys(&e.key, k) {
+	y := e.key.Words()
+	if e.hash != hash || e.mf == nil || x[0] != y[0] || x[1] != y[1] || x[2] != y[2] || x[3] != y[3] ||
+		x[4] != y[4] || x[5] != y[5] || x[6] != y[6] || x[7] != y[7] || x[8] != y[8] || x[9] != y[9] || x[10] != y[10] {
 		e = &c.e[(hash>>13)&emcMask]
 		if e.hash != hash || e.mf == nil || !equalKeys(&e.key, k) {
 			c.Misses++

@@ -6,6 +6,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 )
 
 // TestCompatVsctlConcurrent starts ovs-vsctl processes that all rewrite
@@ -17,14 +18,15 @@ func TestCompatVsctlConcurrent(t *testing.T) {
 	const n = 12
 	forEachServer(t, func(t *testing.T, sock string) {
 		mustVsctl(t, sock, "add-br", "br0")
+		bin := requireTool(t, "ovs-vsctl")
 		var wg sync.WaitGroup
 		results := make([]runResult, n)
 		for i := 0; i < n; i++ {
 			wg.Add(1)
 			go func() {
 				defer wg.Done()
-				results[i] = vsctl(t, sock, "add-port", "br0", fmt.Sprintf("p%02d", i),
-					"--", "set", "Bridge", "br0", fmt.Sprintf("external_ids:p%02d=%d", i, i))
+				results[i] = run(t, 30*time.Second, bin, vsctlArgs(sock, "add-port", "br0", fmt.Sprintf("p%02d", i),
+					"--", "set", "Bridge", "br0", fmt.Sprintf("external_ids:p%02d=%d", i, i))...)
 			}()
 		}
 		wg.Wait()

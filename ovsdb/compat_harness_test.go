@@ -190,15 +190,16 @@ type runResult struct {
 }
 
 // run executes a client binary with a deadline and never fails the test
-// itself: exit codes and stderr are part of what is compared.
+// itself: exit codes and stderr are part of what is compared. A process
+// that cannot start or is killed reports code -1. Safe to call from any
+// goroutine.
 func run(tb testing.TB, timeout time.Duration, name string, args ...string) runResult {
-	tb.Helper()
 	cmd := exec.Command(name, args...)
 	cmd.Env = append(os.Environ(), "OVS_RUNDIR="+os.TempDir(), "OVS_LOGDIR="+os.TempDir())
 	var out, errb bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &errb
 	if err := cmd.Start(); err != nil {
-		tb.Fatalf("%s: %v", name, err)
+		return runResult{code: -1, stderr: err.Error()}
 	}
 	timer := time.AfterFunc(timeout, func() { cmd.Process.Kill() })
 	err := cmd.Wait()
@@ -210,19 +211,24 @@ func run(tb testing.TB, timeout time.Duration, name string, args ...string) runR
 	case errors.As(err, &ee):
 		r.code = ee.ExitCode()
 	default:
-		tb.Fatalf("%s: %v", name, err)
+		r.code = -1
+		r.stderr += err.Error()
 	}
 	return r
 }
 
+// vsctlArgs is the ovs-vsctl command line the suite uses: --no-wait,
+// because nothing plays ovs-vswitchd unless a test starts fakeDaemon.
+func vsctlArgs(sock string, args ...string) []string {
+	return append([]string{"--db=" + remote(sock), "--no-wait", "--timeout=5", "-vsyslog:off"}, args...)
+}
+
 // vsctl runs the real ovs-vsctl against sock (a unix socket path or a
-// tcp: remote) with --no-wait: nothing
-// plays ovs-vswitchd in these tests unless a test starts fakeDaemon.
+// tcp: remote). It stops the test if ovs-vsctl got no answer, so call it
+// from the test goroutine only; other goroutines use run with vsctlArgs.
 func vsctl(tb testing.TB, sock string, args ...string) runResult {
 	tb.Helper()
-	bin := requireTool(tb, "ovs-vsctl")
-	full := append([]string{"--db=" + remote(sock), "--no-wait", "--timeout=5", "-vsyslog:off"}, args...)
-	r := run(tb, 10*time.Second, bin, full...)
+	r := run(tb, 10*time.Second, requireTool(tb, "ovs-vsctl"), vsctlArgs(sock, args...)...)
 	if strings.Contains(r.stderr, "(Alarm clock)") || r.code == -1 {
 		// A server that does not answer would make every later step
 		// wait as long: stop here.
@@ -261,7 +267,7 @@ func normUUIDs(s string) string {
 		if r, ok := seen[u]; ok {
 			return r
 		}
-		r := "<uuid" + string(rune('0'+len(seen)%10)) + strings.Repeat("'", len(seen)/10) + ">"
+		r := fmt.Sprintf("<uuid%d>", len(seen))
 		seen[u] = r
 		return r
 	})

@@ -8,11 +8,10 @@ import (
 
 // vsctlWait runs ovs-vsctl without --no-wait, so it blocks until cur_cfg
 // catches up with the next_cfg it set.
+// Safe to call from any goroutine once the test has checked for the tool.
 func vsctlWait(tb testing.TB, sock string, timeout string, args ...string) runResult {
-	tb.Helper()
-	bin := requireTool(tb, "ovs-vsctl")
 	full := append([]string{"--db=unix:" + sock, "--timeout=" + timeout, "-vsyslog:off"}, args...)
-	return run(tb, 20*time.Second, bin, full...)
+	return run(tb, 20*time.Second, "ovs-vsctl", full...)
 }
 
 func TestCompatVsctlWaitsForDaemon(t *testing.T) {

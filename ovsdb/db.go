@@ -11,6 +11,7 @@ import (
 	"os"
 	"path/filepath"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -44,6 +45,7 @@ type Database struct {
 	tables map[string]*tableData
 
 	weakReferrers map[string][]weakRef
+	noSync        atomic.Bool
 	readOnly      bool // rejects writes from clients (_Server)
 }
 
@@ -433,7 +435,7 @@ func (db *Database) transact(owner lockOwner, ops []any, cancel <-chan struct{})
 		}
 		tok, cerr := db.commit(tx)
 		db.txMu.Unlock()
-		if cerr == nil && db.log != nil && tok.end > 0 {
+		if cerr == nil && db.log != nil && tok.end > 0 && !db.noSync.Load() {
 			cerr = db.log.sync(tok)
 		}
 		if cerr != nil {
@@ -564,6 +566,12 @@ func (db *Database) commit(tx *txn) (syncToken, error) {
 	}
 	return tok, nil
 }
+
+// SetNoSync turns off (or back on) the flush to disk that every commit
+// waits for. Without it an acknowledged transaction still survives the
+// death of the process (its record is written before the reply) but not a
+// crash of the machine, as with ovsdb-server, which never fsyncs commits.
+func (db *Database) SetNoSync(noSync bool) { db.noSync.Store(noSync) }
 
 // Compact rewrites the database file as a single snapshot.
 func (db *Database) Compact() error {

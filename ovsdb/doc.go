@@ -71,10 +71,16 @@
 // sequence of records "OVSDB JSON <length> <sha1>\n<json>\n" where length
 // and SHA-1 cover the JSON text and its newline. The first record is the
 // schema; each later one is a transaction {"<table>": {"<uuid>": row or
-// null}, "_date": <ms>, "_comment": "..."} where an inserted row lists its
-// non-default columns and a modified row its changed columns (full values;
-// on replay "_is_diff" records written by ovsdb-server are also understood).
-// Ephemeral columns are never written. Open replays the log; a torn or
+// null}, "_date": <ms>, "_comment": "...", "_is_diff": true} where an
+// inserted row lists its non-default columns and a modified row its changed
+// columns: the new value for columns holding at most one element, the
+// elements to toggle for other sets, the changed pairs for maps (removed
+// keys with their old values), exactly as ovsdb-server 3.x writes them.
+// Records without "_is_diff" (older files) hold whole values. Ephemeral
+// columns are never written. Each commit is written and fsynced (fdatasync)
+// before its reply unless SetNoSync(true) was called; then it is written
+// (so it survives a crash of the process, kill -9 included) but not flushed
+// to the disk, like ovsdb-server's default. Open replays the log; a torn or
 // corrupt tail is truncated with a slog warning. When the file exceeds
 // four times its size after the last snapshot and 8 MiB, it is compacted:
 // the schema and one record holding every row are written to a temporary

@@ -32,6 +32,9 @@ func serveForever(path, remote string) int {
 		fmt.Fprintln(os.Stderr, err)
 		return 1
 	}
+	if os.Getenv("XVS_OVSDB_NOSYNC") != "" {
+		db.SetNoSync(true)
+	}
 	srv := NewServer(db)
 	if err := srv.Listen(remote); err != nil {
 		fmt.Fprintln(os.Stderr, err)

@@ -59,7 +59,14 @@ func BenchmarkTransactAddPort(b *testing.B) {
 // BenchmarkWireAddPort measures commits over a unix socket from 4 clients
 // at once, each waiting for its reply (group commit shares fsyncs).
 func BenchmarkWireAddPort(b *testing.B) {
+	for _, noSync := range []bool{false, true} {
+		b.Run(fmt.Sprintf("nosync=%v", noSync), func(b *testing.B) { benchWireAddPort(b, noSync) })
+	}
+}
+
+func benchWireAddPort(b *testing.B, noSync bool) {
 	db, _ := openDB(b, BuiltinSchema())
+	db.SetNoSync(noSync)
 	br := setupBridge(b, db)
 	_, sock := serve(b, db)
 	const clients = 4
