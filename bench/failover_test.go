@@ -17,6 +17,8 @@ import (
 	"testing"
 	"time"
 
+	"golang.org/x/sys/unix"
+
 	"xvs/lab"
 	"xvs/xdp"
 )
@@ -80,6 +82,12 @@ func BenchmarkBondFailover(b *testing.B) {
 				var lossMS, gapMS float64
 				for i := 0; i < b.N; i++ {
 					r, err := bb.failover(side)
+					// A trial that lost traffic before the cut measured the
+					// machine's load, not the failover: repeat it.
+					for try := 0; err == nil && r.lostBefore > 10 && try < 3; try++ {
+						b.Logf("%s %s-side: noisy trial discarded: %s", impl, side, r)
+						r, err = bb.failover(side)
+					}
 					if err != nil {
 						b.Fatal(err)
 					}
@@ -266,6 +274,17 @@ func (bb *bondBench) rxPackets(port string) uint64 {
 	return n
 }
 
+// txPackets reads the receive counter of the node port of the source host
+// as its veth peer counted it (frames the source host sent into the node).
+func (bb *bondBench) txPackets(nodePort string) uint64 {
+	out, err := bb.src.Exec(context.Background(), "cat", "/sys/class/net/eth0/statistics/tx_packets")
+	if err != nil {
+		return 0
+	}
+	n, _ := strconv.ParseUint(strings.TrimSpace(string(out)), 10, 64)
+	return n
+}
+
 // carrying returns the member whose switch port receives the stream.
 func (bb *bondBench) carrying(d time.Duration) string {
 	p1, p2 := bb.swOf[bb.m[0]], bb.swOf[bb.m[1]]
@@ -285,15 +304,16 @@ type failoverResult struct {
 	maxGap          int           // longest run of consecutive lost sequence numbers
 	lostBefore      int           // lost before the link went down (should be 0)
 	detect          time.Duration // link down -> bond/show says disabled
-	rarpsOnSurvivor uint64
+	rarpsOnSurvivor uint64        // frames the survivor sent after the cut (stream + RARPs)
+	intoNode        uint64        // frames the source host's port received after the cut
 }
 
 func (r failoverResult) lost() int       { return r.sent - r.received }
 func (r failoverResult) lossMS() float64 { return float64(r.lost()) / (streamPPS / 1000) }
 func (r failoverResult) gapMS() float64  { return float64(r.maxGap) / (streamPPS / 1000) }
 func (r failoverResult) String() string {
-	return fmt.Sprintf("%s down: sent %d, received %d, lost %d = %.1f ms (longest gap %.1f ms, lost before the cut %d, duplicates %d), disabled in bond/show after %v",
-		r.member, r.sent, r.received, r.lost(), r.lossMS(), r.gapMS(), r.lostBefore, r.dups, r.detect.Round(time.Millisecond))
+	return fmt.Sprintf("%s down: sent %d, received %d, lost after the cut %d = %.1f ms (longest gap %.1f ms; lost before the cut %d, duplicates %d), disabled in bond/show after %v; after the cut %d frames entered the node, %d left on the survivor",
+		r.member, r.sent, r.received, r.lost(), r.lossMS(), r.gapMS(), r.lostBefore, r.dups, r.detect.Round(time.Millisecond), r.intoNode, r.rarpsOnSurvivor)
 }
 
 const streamPPS = 10000
@@ -302,66 +322,70 @@ const streamPPS = 10000
 // going down 1 s in, then the link is restored.
 func (bb *bondBench) failover(side string) (failoverResult, error) {
 	var res failoverResult
+	renice(bb.node.Name)
+	// The node's ingress NAPI (it exists: the daemon's XDP program) runs
+	// as a thread next to the datapath, at the benchmark's nice level.
+	SetThreadedNAPI(bb.node.Name, bb.hv, true)
+	PinNAPI(bb.hv, 1, 0)
 	bb.port++
 	port := bb.port
-	var rconn, sconn *net.UDPConn
-	if err := bb.dst.Do(func() (err error) {
-		rconn, err = net.ListenUDP("udp4", &net.UDPAddr{IP: net.ParseIP(ffDstIP), Port: port})
-		return err
-	}); err != nil {
-		return res, err
-	}
-	defer rconn.Close()
-	rconn.SetReadBuffer(8 << 20)
-	if err := bb.src.Do(func() (err error) {
-		sconn, err = net.DialUDP("udp4", nil, &net.UDPAddr{IP: net.ParseIP(ffDstIP), Port: port})
-		return err
-	}); err != nil {
-		return res, err
-	}
-	defer sconn.Close()
-
 	const total = 3 * streamPPS
 	seen := make([]uint8, total)
-	var rwg sync.WaitGroup
 	var rstop atomic.Bool
-	rwg.Add(1)
+	rready, rerr := make(chan error, 1), make(chan error, 1)
+	// Receiver and sender run on locked threads in their namespaces at
+	// the benchmark's nice level (see Do): other work on the machine must
+	// not look like failover loss.
 	go func() {
-		defer rwg.Done()
-		buf := make([]byte, 64)
-		for !rstop.Load() {
-			rconn.SetReadDeadline(time.Now().Add(50 * time.Millisecond))
-			n, err := rconn.Read(buf)
+		rerr <- Do(bb.dst.Name, 0, func() error {
+			fd, err := udpSocket(ffDstIP, port, false)
+			rready <- err
 			if err != nil {
-				continue
+				return err
 			}
-			if n >= 8 {
+			defer unix.Close(fd)
+			buf := make([]byte, 64)
+			for !rstop.Load() {
+				n, _, err := unix.Recvfrom(fd, buf, 0)
+				if err != nil || n < 8 {
+					continue // timeout (SO_RCVTIMEO) or runt
+				}
 				if s := binary.BigEndian.Uint64(buf); s < total && seen[s] < 255 {
 					seen[s]++
 				}
 			}
-		}
+			return nil
+		})
 	}()
+	if err := <-rready; err != nil {
+		return res, err
+	}
 
 	var sent atomic.Int64
 	cutAt := int64(-1)
 	serr := make(chan error, 1)
 	go func() {
-		payload := make([]byte, 18) // 60-byte frames
-		start := time.Now()
-		for i := int64(0); i < total; {
-			due := int64(time.Since(start) / (time.Second / streamPPS))
-			for ; i < total && i <= due; i++ {
-				binary.BigEndian.PutUint64(payload, uint64(i))
-				if _, err := sconn.Write(payload); err != nil {
-					serr <- err
-					return
-				}
-				sent.Store(i + 1)
+		serr <- Do(bb.src.Name, 0, func() error {
+			fd, err := udpSocket(ffDstIP, port, true)
+			if err != nil {
+				return err
 			}
-			time.Sleep(50 * time.Microsecond)
-		}
-		serr <- nil
+			defer unix.Close(fd)
+			payload := make([]byte, 18) // 60-byte frames
+			start := time.Now()
+			for i := int64(0); i < total; {
+				due := int64(time.Since(start) / (time.Second / streamPPS))
+				for ; i < total && i <= due; i++ {
+					binary.BigEndian.PutUint64(payload, uint64(i))
+					if _, err := unix.Write(fd, payload); err != nil && err != unix.ENOBUFS {
+						return fmt.Errorf("send: %w", err)
+					}
+					sent.Store(i + 1)
+				}
+				time.Sleep(50 * time.Microsecond)
+			}
+			return nil
+		})
 	}()
 
 	time.Sleep(700 * time.Millisecond)
@@ -379,6 +403,7 @@ func (bb *bondBench) failover(side string) (failoverResult, error) {
 		time.Sleep(time.Millisecond)
 	}
 	rarp0 := bb.rxPackets(survivorPort)
+	sent0 := bb.txPackets(bb.hv)
 	cutAt = sent.Load()
 	t0 := time.Now()
 	if err := ns.SetDown(ifname); err != nil {
@@ -392,9 +417,12 @@ func (bb *bondBench) failover(side string) (failoverResult, error) {
 		return res, err
 	}
 	res.rarpsOnSurvivor = bb.rxPackets(survivorPort) - rarp0
+	res.intoNode = bb.txPackets(bb.hv) - sent0
 	time.Sleep(300 * time.Millisecond) // frames in flight
 	rstop.Store(true)
-	rwg.Wait()
+	if err := <-rerr; err != nil {
+		return res, err
+	}
 	if err := ns.SetUp(ifname); err != nil {
 		return res, err
 	}
@@ -420,6 +448,44 @@ func (bb *bondBench) failover(side string) (failoverResult, error) {
 		res.dups += int(c) - 1
 	}
 	return res, nil
+}
+
+// udpSocket opens a UDP socket in the calling thread's namespace: bound to
+// ip:port (receiver, 8 MB buffer, 50 ms receive timeout) or connected to
+// it (sender).
+func udpSocket(ip string, port int, connect bool) (int, error) {
+	fd, err := unix.Socket(unix.AF_INET, unix.SOCK_DGRAM|unix.SOCK_CLOEXEC, 0)
+	if err != nil {
+		return -1, err
+	}
+	sa := &unix.SockaddrInet4{Port: port, Addr: [4]byte(net.ParseIP(ip).To4())}
+	if connect {
+		err = unix.Connect(fd, sa)
+	} else {
+		unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_RCVBUFFORCE, 8<<20)
+		tv := unix.NsecToTimeval(int64(50 * time.Millisecond))
+		unix.SetsockoptTimeval(fd, unix.SOL_SOCKET, unix.SO_RCVTIMEO, &tv)
+		err = unix.Bind(fd, sa)
+	}
+	if err != nil {
+		unix.Close(fd)
+		return -1, err
+	}
+	return fd, nil
+}
+
+// renice gives every thread of every process in namespace ns the
+// benchmark's nice level (BenchNice), like the harness's own threads.
+func renice(ns string) {
+	out, _ := exec.Command("ip", "netns", "pids", ns).Output()
+	for _, pid := range strings.Fields(string(out)) {
+		tasks, _ := os.ReadDir(filepath.Join("/proc", pid, "task"))
+		for _, t := range tasks {
+			if tid, err := strconv.Atoi(t.Name()); err == nil {
+				unix.Setpriority(unix.PRIO_PROCESS, tid, BenchNice)
+			}
+		}
+	}
 }
 
 // throughput floods 64-byte UDP frames from the src host through the
@@ -478,6 +544,7 @@ func (bb *bondBench) throughput(d time.Duration) (float64, error) {
 			return nil
 		})
 	}()
+	renice(bb.node.Name)
 	// Placement as in the forwarding harness (see Topology.pin): the
 	// node's ingress NAPI on the datapath's CPU 1, the sinks' on the
 	// generator's CPU 0 at real-time priority so they never limit.

@@ -22,8 +22,8 @@ var (
 	flagProfile  = flag.String("bench.cpuprofile", "", "write a pprof CPU profile of the afxdp run (1 flow) here")
 	flagSpin     = flag.Int("bench.afxdp.spin", 0, "empty polling rounds of the afxdp forwarder before it sleeps in poll(2)")
 	flagBatch    = flag.Int("bench.afxdp.batch", 32, "Recv/Send batch of the afxdp forwarder")
-	flagFIFO     = flag.Bool("bench.napififo", false, "run the DUT's threaded NAPI at SCHED_FIFO priority (like softirq of a NIC bound to the DUT core)")
-	flagSoftirq  = flag.Bool("bench.softirq", false, "leave the DUT's veth NAPI in softirq (runs on the generator core)")
+	flagFIFO     = flag.Bool("bench.napififo", false, "with -bench.threaded: run the DUT's NAPI threads at SCHED_FIFO priority (like softirq of a NIC bound to the DUT core)")
+	flagThreaded = flag.Bool("bench.threaded", false, "threaded NAPI for the DUT's veths, pinned to the DUT core (default: softirq, DUT ingress runs on the generator core)")
 	flagPerf     = flag.String("bench.perf", "", "record `perf record -C <DUT cpu> -g` of the afxdp run (1 flow) into this file")
 )
 
@@ -132,7 +132,7 @@ func TestCompare(t *testing.T) {
 			if !ok {
 				t.Fatalf("unknown DUT %q", name)
 			}
-			cfg := Config{Flows: flows, Duration: *flagDuration, SoftirqNAPI: *flagSoftirq, NAPIFIFO: *flagFIFO}
+			cfg := Config{Flows: flows, Duration: *flagDuration, ThreadedNAPI: *flagThreaded, NAPIFIFO: *flagFIFO}
 			if name == "afxdp" && flows == 1 {
 				cfg.During = profiler(t)
 			}

@@ -71,7 +71,14 @@ func (b *Bond) enableMember(name string, en bool) (string, error) {
 		return "", ErrNoSuchMember
 	}
 	b.setEnabled(i, en)
-	b.settle(b.lastNow, -1)
+	if !en && b.members[i].carrier {
+		// Not sticky: the next Run re-enables a member whose carrier is
+		// up before it looks at the active member (OVS's bond_run order),
+		// so the active member does not move; only buckets leave it.
+		b.fillBuckets()
+	} else {
+		b.settle(b.lastNow, -1)
+	}
 	b.publish()
 	return enabledText(en), nil
 }

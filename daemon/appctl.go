@@ -219,7 +219,7 @@ func (d *Daemon) cmdBondList([]string) (string, error) {
 		names = append(names, n)
 	}
 	sort.Strings(names)
-	s := bond.ListHeader
+	s := strings.TrimSuffix(bond.ListHeader, "\n") + "\n"
 	for _, n := range names {
 		s += d.bonds[n].b.List()
 	}

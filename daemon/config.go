@@ -20,6 +20,7 @@ type wantIface struct {
 	otherConfig   map[string]string
 	mtuRequest    int64
 	ofportRequest int64
+	ofportHint    int64 // the ofport written back last time (kept across restarts)
 	mac           string
 	// offload is Open_vSwitch other_config:xdp-flow-offload ("" = default).
 	offload string
@@ -112,6 +113,7 @@ func readConfig(tables map[string]map[ovsdb.UUID]ovsdb.Row) *wantConfig {
 					wi.mtuRequest, _ = colInt(ir, "mtu_request")
 					wi.offload = w.otherConfig["xdp-flow-offload"]
 					wi.ofportRequest, _ = colInt(ir, "ofport_request")
+					wi.ofportHint, _ = colInt(ir, "ofport")
 					wp.ifaces = append(wp.ifaces, wi)
 				}
 				sort.Slice(wp.ifaces, func(i, j int) bool { return wp.ifaces[i].name < wp.ifaces[j].name })
@@ -152,7 +154,9 @@ func (wi *wantIface) deviceKey() string {
 	for _, k := range keys {
 		fmt.Fprintf(&sb, ",%s=%s", k, wi.options[k])
 	}
-	fmt.Fprintf(&sb, ",mtu=%d,mac=%s,offload=%s", wi.mtuRequest, wi.mac, wi.offload)
+	// mtu_request is applied in place (see applyMTU): changing it must not
+	// recreate a TAP device and lose its addresses.
+	fmt.Fprintf(&sb, ",mac=%s,offload=%s", wi.mac, wi.offload)
 	return sb.String()
 }
 

@@ -26,6 +26,7 @@ type ifaceState struct {
 	// why not when it does not.
 	offload     bool
 	offloadNote string
+	ifindex     int // of the netdev when opened (0 for patch)
 }
 
 // errNoDevice marks a netdev that does not exist (yet): retried later.
@@ -58,6 +59,9 @@ func (d *Daemon) openDevice(wi *wantIface) (*ifaceState, error) {
 			return st, fmt.Errorf("could not add network device %s to ofproto (%w)", wi.name, err)
 		}
 		st.dev, st.driver = tap, "tap"
+		if l, err := netlink.LinkByName(wi.name); err == nil {
+			st.ifindex = l.Attrs().Index
+		}
 		return st, nil
 	case "system", "afxdp", "afxdp-nonpmd":
 		link, err := netlink.LinkByName(wi.name)
@@ -102,7 +106,7 @@ func (d *Daemon) openDevice(wi *wantIface) (*ifaceState, error) {
 			port, xerr = xdp.Open(wi.name, xdp.Config{Mode: mode, Queues: queues, UMEM: umem})
 		}
 		if xerr == nil {
-			st.dev, st.driver, st.mode = port, "afxdp", port.Mode().String()
+			st.dev, st.driver, st.mode, st.ifindex = port, "afxdp", port.Mode().String(), link.Attrs().Index
 			return st, nil
 		}
 		st.offload = false
@@ -115,7 +119,7 @@ func (d *Daemon) openDevice(wi *wantIface) (*ifaceState, error) {
 		if err != nil {
 			return st, fmt.Errorf("%s: AF_XDP failed (%v) and AF_PACKET fallback failed: %w", wi.name, xerr, err)
 		}
-		st.dev, st.driver, st.reason = afp, "afpacket", xerr.Error()
+		st.dev, st.driver, st.reason, st.ifindex = afp, "afpacket", xerr.Error(), link.Attrs().Index
 		return st, nil
 	}
 	return st, fmt.Errorf("could not open network device %s (Address family not supported by protocol): type %q is not supported by xvs", wi.name, wi.typ)
@@ -171,4 +175,31 @@ func (d *Daemon) kernelTier() (*xdp.Offload, error) {
 	d.offload = o
 	d.dp.SetKernelTier(o.Tier())
 	return o, nil
+}
+
+// vanished reports whether the netdev behind a running interface was
+// deleted (or deleted and created again: a new ifindex).
+func (st *ifaceState) vanished() bool {
+	if st.dev == nil || st.ifindex == 0 {
+		return false
+	}
+	l, err := netlink.LinkByName(st.name)
+	return err != nil || l.Attrs().Index != st.ifindex
+}
+
+// applyMTU sets mtu_request on a running netdev in place.
+func (d *Daemon) applyMTU(st *ifaceState, wi *wantIface) {
+	if wi.mtuRequest <= 0 || st.dev == nil || st.ifindex == 0 {
+		return
+	}
+	l, err := netlink.LinkByName(wi.name)
+	if err != nil || l.Attrs().MTU == int(wi.mtuRequest) {
+		return
+	}
+	if err := netlink.LinkSetMTU(l, int(wi.mtuRequest)); err != nil {
+		st.err = fmt.Sprintf("%s: setting MTU %d: %v", wi.name, wi.mtuRequest, err)
+		d.log.Warn("interface", "iface", wi.name, "err", st.err)
+		return
+	}
+	d.log.Info("interface MTU", "iface", wi.name, "mtu", wi.mtuRequest)
 }

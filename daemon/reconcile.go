@@ -57,7 +57,7 @@ func (d *Daemon) apply(w *wantConfig) {
 	closing := map[string]*ifaceState{}
 	for name, st := range d.ifaces {
 		wh, ok := wantIf[name]
-		if !ok || wh.i.deviceKey() != st.key || (st.err != "" && st.dev == nil) {
+		if !ok || wh.i.deviceKey() != st.key || (st.err != "" && st.dev == nil) || st.vanished() {
 			closing[name] = st
 		}
 	}
@@ -136,6 +136,11 @@ func (d *Daemon) apply(w *wantConfig) {
 		}
 		d.ifaces[name] = st
 	}
+	for name, wh := range wantIf {
+		if st := d.ifaces[name]; st != nil {
+			d.applyMTU(st, wh.i)
+		}
+	}
 	// Ports.
 	for bname, wb := range w.bridges {
 		for pname, wp := range wb.ports {
@@ -179,6 +184,8 @@ func (d *Daemon) applyPort(bname string, wb *wantBridge, pname string, wp *wantP
 		ic := datapath.InterfaceConfig{Name: wi.name, Device: st.dev}
 		if wi.ofportRequest > 0 {
 			ic.OfPortRequest = uint32(wi.ofportRequest)
+		} else if wi.ofportHint > 0 && wi.ofportHint < 0xff00 {
+			ic.OfPortHint = uint32(wi.ofportHint)
 		}
 		if st.driver == "patch" {
 			ic.Peer = wi.options["peer"]
@@ -217,7 +224,11 @@ func (d *Daemon) configureBond(bname string, wb *wantBridge, wp *wantPort, ics [
 	}
 	members := map[uint32]string{}
 	for _, ic := range ics {
-		of, err := d.dp.ReserveOfPort(bname, ic.Name, ic.OfPortRequest)
+		req := ic.OfPortRequest
+		if req == 0 {
+			req = d.dp.FreeOfPort(bname, ic.Name, ic.OfPortHint)
+		}
+		of, err := d.dp.ReserveOfPort(bname, ic.Name, req)
 		if err != nil {
 			return nil, err
 		}
@@ -275,7 +286,7 @@ func (d *Daemon) hasRetryable() bool {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	for _, st := range d.ifaces {
-		if st.dev == nil && st.driver != "patch" && st.err != "" {
+		if st.dev == nil && st.driver != "patch" && st.err != "" || st.vanished() {
 			return true
 		}
 	}

@@ -61,6 +61,9 @@ type InterfaceConfig struct {
 	Name string
 	// OfPortRequest asks for a specific OpenFlow port number (0 = any).
 	OfPortRequest uint32
+	// OfPortHint is the number to reuse if it is free (the one the
+	// interface had before a restart); unlike a request it never fails.
+	OfPortHint uint32
 	// Device carries the frames; nil for patch interfaces.
 	Device Device
 	// Peer names the peer interface of a patch interface ("" otherwise).
@@ -226,4 +229,20 @@ func (br *Bridge) isReserved(p uint32) bool {
 		}
 	}
 	return false
+}
+
+// portFree reports whether ofport p may be given to iface.
+func (br *Bridge) portFree(p uint32, iface string) bool {
+	if p == 0 || p >= flow.PortMax {
+		return false
+	}
+	if i := br.ifaces[p]; i != nil && i.name != iface {
+		return false
+	}
+	for name, r := range br.reserved {
+		if r == p && name != iface {
+			return false
+		}
+	}
+	return true
 }

@@ -254,6 +254,9 @@ func (dp *Datapath) SetPort(bridge string, pc PortConfig) error {
 		if req == 0 && ic.Name == br.name {
 			req = flow.PortLocal // the bridge's own internal port is LOCAL, as in OVS
 		}
+		if req == 0 && ic.OfPortHint != 0 && br.portFree(ic.OfPortHint, ic.Name) {
+			req = ic.OfPortHint
+		}
 		var of uint32
 		if r, ok := br.reserved[ic.Name]; ok && (req == 0 || req == r) {
 			of = r
@@ -574,4 +577,16 @@ func (dp *Datapath) MACs(bridge string) []MACEntry {
 		out = append(out, MACEntry{MAC: e.key.mac, VLAN: e.key.vlan, Port: e.port.name, IsBond: e.port.isBond(), Static: e.static})
 	}
 	return out
+}
+
+// FreeOfPort returns hint when that OpenFlow port is free on the bridge (or
+// already the interface's), else 0.
+func (dp *Datapath) FreeOfPort(bridge, iface string, hint uint32) uint32 {
+	dp.mu.Lock()
+	defer dp.mu.Unlock()
+	br := dp.bridges[bridge]
+	if br == nil || hint == 0 || !br.portFree(hint, iface) {
+		return 0
+	}
+	return hint
 }

@@ -278,3 +278,31 @@ func TestCompatSchemaOvsdbToolCreate(t *testing.T) {
 		}
 	}
 }
+
+// TestCompatSchemaDiffDetects shows the comparison above is not vacuous:
+// three deliberate changes to a copy of our schema give three findings,
+// and spelling changes that do not alter meaning give none.
+func TestCompatSchemaDiffDetects(t *testing.T) {
+	ours := loadRawSchema(t, ourSchemaPath)
+	if d := diffSchemas(ours, ours); len(d) != 0 {
+		t.Fatalf("schema differs from itself: %v", d)
+	}
+	mutated := loadRawSchema(t, ourSchemaPath)
+	port := mutated.Tables["Port"]
+	port.Columns["tag"] = rawColumn{Type: json.RawMessage(`{"key":{"type":"integer","minInteger":0,"maxInteger":4094},"min":0,"max":1}`)}
+	delete(port.Columns, "trunks")
+	port.IsRoot = true
+	mutated.Tables["Port"] = port
+	// Same meaning, other spelling: explicit min/max 1 and refType strong.
+	iface := mutated.Tables["Interface"]
+	iface.Columns["name"] = rawColumn{Type: json.RawMessage(`{"key":{"type":"string"},"min":1,"max":1}`), Mutable: iface.Columns["name"].Mutable}
+	mutated.Tables["Interface"] = iface
+	br := mutated.Tables["Bridge"]
+	br.Columns["ports"] = rawColumn{Type: json.RawMessage(`{"key":{"type":"uuid","refTable":"Port","refType":"strong"},"min":0,"max":"unlimited"}`)}
+	mutated.Tables["Bridge"] = br
+
+	d := diffSchemas(mutated, ours)
+	if len(d) != 3 {
+		t.Errorf("got %d findings, want 3 (tag type, trunks missing, isRoot):\n%s", len(d), strings.Join(d, "\n"))
+	}
+}

@@ -79,6 +79,9 @@ func newNode(t *testing.T) *node {
 	}
 	n := &node{t: t, lab: l, ns: ns, x: x}
 	t.Cleanup(func() {
+		if !x.Running() {
+			t.Errorf("xvsd was not running at the end of the test (crashed, or stopped from outside)")
+		}
 		x.Kill9()
 		if t.Failed() || os.Getenv("XVS_E2E_LOG") != "" {
 			b, _ := os.ReadFile(x.Log)
