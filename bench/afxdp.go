@@ -77,7 +77,14 @@ func forward(ctx context.Context, a, b *xdp.Port, batch, spin int) {
 				continue
 			}
 		} else if idle++; idle > spin {
-			unix.Poll(fds, 10)
+			// Completions wake nobody: with frames in flight, come back
+			// soon to reclaim them, or the fill ring runs dry and rx
+			// stops without a wakeup.
+			timeout := 10
+			if a.TxInFlight()+b.TxInFlight() > 0 {
+				timeout = 1
+			}
+			unix.Poll(fds, timeout)
 			idle = 0
 		}
 		select {

@@ -169,7 +169,9 @@ func (tx *txn) finish() error {
 		if ch.new == nil || !ch.td.t.hasRefs || tx.changes[ch.td][ch.uuid] != ch {
 			continue
 		}
-		tx.dropDanglingWeak(ch)
+		if err := tx.dropDanglingWeak(ch); err != nil {
+			return err
+		}
 	}
 
 	// Referential integrity.
@@ -318,8 +320,9 @@ func indexKey(r Row, cols []string) string {
 	return b.String()
 }
 
-// dropDanglingWeak removes weak references to missing rows from ch.new.
-func (tx *txn) dropDanglingWeak(ch *change) {
+// dropDanglingWeak removes weak references to missing rows from ch.new. A
+// scalar weak reference cannot be removed: that is a constraint violation.
+func (tx *txn) dropDanglingWeak(ch *change) error {
 	t := ch.td.t
 	for _, cname := range t.ColumnNames {
 		c := t.Columns[cname]
@@ -333,10 +336,9 @@ func (tx *txn) dropDanglingWeak(ch *change) {
 		}
 		switch x := ch.new[cname].(type) {
 		case UUID:
-			// A scalar weak reference cannot be removed; min 1 is
-			// violated, as in ovsdb-server.
 			if !exists(c.Type.Key.RefTable, x) {
-				ch.new[cname] = x
+				return errorf(tagConstraint, "Table %s column %s row %s: weak reference to nonexistent row %s in table %s cannot be removed (column requires a value).",
+					t.Name, cname, ch.uuid, x, c.Type.Key.RefTable)
 			}
 		case Set:
 			var out Set
@@ -372,6 +374,7 @@ func (tx *txn) dropDanglingWeak(ch *change) {
 			}
 		}
 	}
+	return nil
 }
 
 // weakRef is a column holding weak references to target.

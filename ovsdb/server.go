@@ -2,7 +2,6 @@ package ovsdb
 
 import (
 	"bufio"
-	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -451,31 +450,29 @@ func (l *limitReader) Read(p []byte) (int, error) {
 
 func newMsgReader(r io.Reader, max int) *msgReader {
 	lr := &limitReader{r: r, max: int64(max)}
-	return &msgReader{dec: json.NewDecoder(lr), lr: lr}
+	dec := json.NewDecoder(lr)
+	dec.UseNumber()
+	return &msgReader{dec: dec, lr: lr}
 }
 
-// next returns the text of the next JSON value.
-func (m *msgReader) next() (json.RawMessage, error) {
-	var raw json.RawMessage
-	err := m.dec.Decode(&raw)
-	m.lr.base = m.dec.InputOffset()
+// next decodes the next JSON value (numbers as json.Number).
+func (m *msgReader) next() (any, error) {
+	var v any
+	start := m.dec.InputOffset()
+	err := m.dec.Decode(&v)
+	end := m.dec.InputOffset()
+	m.lr.base = end
 	if err != nil {
 		return nil, err
 	}
-	if int64(len(raw)) > m.lr.max {
+	if end-start > m.lr.max {
 		return nil, errTooLong
 	}
-	return raw, nil
+	return v, nil
 }
 
-// handle decodes and dispatches one message; an error closes the connection.
-func (c *conn) handle(raw []byte) error {
-	var v any
-	dec := json.NewDecoder(bytes.NewReader(raw))
-	dec.UseNumber()
-	if err := dec.Decode(&v); err != nil {
-		return fmt.Errorf("bad JSON: %w", err)
-	}
+// handle dispatches one decoded message; an error closes the connection.
+func (c *conn) handle(v any) error {
 	m, ok := v.(map[string]any)
 	if !ok {
 		return errors.New("message is not a JSON object")

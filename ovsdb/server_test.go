@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"net"
+	"os"
 	"os/exec"
 	"strings"
 	"testing"
@@ -175,6 +176,9 @@ func TestMonitorCondSinceDiffs(t *testing.T) {
 func TestServerDatabaseAndErrors(t *testing.T) {
 	db, _ := openDB(t, testSchema(t))
 	_, sock := serve(t, db)
+	if st, err := os.Stat(sock); err != nil || st.Mode().Perm() != 0o750 {
+		t.Fatalf("socket mode: %v %v", st.Mode(), err)
+	}
 	c := dial(t, "unix", sock)
 	r := c.call("get_schema", "_Server", "extra")
 	if r["result"].(map[string]any)["name"] != "_Server" {
@@ -249,6 +253,9 @@ func TestInactivityProbe(t *testing.T) {
 	}
 	defer srv.Close()
 	addr := srv.Addrs()[0].String()
+	if !strings.HasPrefix(addr, "127.0.0.1:") {
+		t.Fatalf("ptcp default address %s, want 127.0.0.1", addr)
+	}
 	c := dial(t, "tcp", addr)
 	start := time.Now()
 	c.waitFor(func(m map[string]any) bool { return m["method"] == "echo" && m["id"] == "echo" })

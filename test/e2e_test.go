@@ -567,6 +567,38 @@ func TestSeedTopology(t *testing.T) {
 			t.Errorf("node IP unreachable after mtu_request changed: %v", err)
 		}
 	})
+	t.Run("Kill9Restart", func(t *testing.T) {
+		// The whole seed node survives kill -9: the bond forwards again,
+		// both members enabled, and the configuration is unchanged.
+		addNeighs(t, s.vmu, s.up)
+		st := startStream(t, s.vmu, s.up, 20, 2*time.Millisecond)
+		if !waitFor(3*time.Second, func() bool { return st.received() > 20 }) {
+			t.Fatalf("stream does not flow before the kill")
+		}
+		before := s.configDump()
+		s.x.Kill9()
+		killed := time.Now()
+		if err := s.x.Start(); err != nil {
+			t.Fatal(err)
+		}
+		m := st.mark()
+		if !waitFor(5*time.Second, func() bool { return st.lastArrival() >= int64(m) }) {
+			t.Errorf("VM -> upstream through the bond did not resume within 5 s of the restart")
+		} else {
+			t.Logf("resumed %v after the kill", time.Since(killed).Round(time.Millisecond))
+		}
+		st.halt()
+		if got := s.configDump(); got != before {
+			t.Errorf("configuration changed across kill -9:\nbefore:\n%s\nafter:\n%s", before, got)
+		}
+		bond := s.appctl("bond/show", "ovs-bond")
+		for _, m := range []string{"enp2s0", "enp3s0"} {
+			if !strings.Contains(bond, "member "+m+": enabled") {
+				t.Errorf("after restart bond member %s not enabled:\n%s", m, bond)
+			}
+		}
+		s.vm10a.mustPing(t, s.vm10b.ip)
+	})
 }
 
 // oneMember reports whether datapath actions send to exactly one bond

@@ -207,6 +207,15 @@ func (p *Port) open(m Mode, cfg Config, umem *UMEM) (err error) {
 // Name returns the interface name.
 func (p *Port) Name() string { return p.name }
 
+// TxInFlight sums Socket.TxInFlight over the port's sockets.
+func (p *Port) TxInFlight() int {
+	n := 0
+	for _, s := range p.socks {
+		n += s.inflight
+	}
+	return n
+}
+
 // Mode returns the mode obtained (never ModeBestEffort); its String is
 // what OVS reports as xdp-mode-in-use.
 func (p *Port) Mode() Mode { return p.mode }
@@ -337,6 +346,10 @@ type Socket struct {
 
 	fill, comp, rx, tx *ring
 
+	// inflight counts frames submitted to the tx ring and not yet
+	// completed (owned by the poller goroutine).
+	inflight int
+
 	mask uint64 // ^(frameSize-1)
 
 	rxPackets, rxBytes            atomic.Uint64
@@ -465,6 +478,16 @@ func (s *Socket) Fd() int { return s.fd }
 // UMEM returns the UMEM the socket's frames live in.
 func (s *Socket) UMEM() *UMEM { return s.umem }
 
+// TxInFlight returns how many frames were sent and are not yet completed.
+//
+// The kernel does not wake poll(2) when transmissions complete, and in
+// copy mode a frame completes only when the receiver of the skb frees it.
+// A poller whose sockets have frames in flight should therefore sleep
+// only briefly: until it reclaims them (in Recv or Send), those frames
+// cannot refill any fill ring, and a receive path starved of frames
+// raises no POLLIN either.
+func (s *Socket) TxInFlight() int { return s.inflight }
+
 // ZeroCopy reports whether the socket is bound with XDP_ZEROCOPY.
 func (s *Socket) ZeroCopy() bool { return s.zeroCopy }
 
@@ -485,6 +508,7 @@ func (s *Socket) reclaim() {
 		}
 	}
 	s.comp.consRelease(n)
+	s.inflight -= int(n)
 }
 
 // refill gives free frames to the kernel through the fill ring, in batches.
@@ -628,6 +652,7 @@ func (s *Socket) Send(pkts []*flow.Packet) int {
 	}
 	if n > 0 {
 		s.tx.prodSubmit(n)
+		s.inflight += int(n)
 		s.txPackets.Add(uint64(n))
 		s.txBytes.Add(bytes)
 		s.zcSends.Add(uint64(n - copies))
