@@ -93,8 +93,8 @@ func Extract(frame []byte, inPort uint32, k *Key, l *Layout) DropReason {
 	if len(frame) < ethHdrLen {
 		return DropTruncated
 	}
-	copy(k.DlDst[:], frame[0:6])
-	copy(k.DlSrc[:], frame[6:12])
+	k.DlDst = [6]byte(frame[0:6])
+	k.DlSrc = [6]byte(frame[6:12])
 
 	// off is the offset of the current ethertype/TPID field.
 	off := 12
@@ -155,10 +155,10 @@ func extractARP(a []byte, k *Key) DropReason {
 	if op := be16(a[6:]); op <= 0xff {
 		k.NwProto = uint8(op)
 	}
-	copy(k.ArpSha[:], a[8:14])
-	copy(k.NwSrc[:4], a[14:18])
-	copy(k.ArpTha[:], a[18:24])
-	copy(k.NwDst[:4], a[24:28])
+	k.ArpSha = [6]byte(a[8:14])
+	*(*[4]byte)(k.NwSrc[:4]) = [4]byte(a[14:18])
+	k.ArpTha = [6]byte(a[18:24])
+	*(*[4]byte)(k.NwDst[:4]) = [4]byte(a[24:28])
 	return DropNone
 }
 
@@ -185,8 +185,8 @@ func extractIPv4(frame []byte, off int, k *Key, l *Layout) DropReason {
 	k.NwTOS = ip[1]
 	k.NwTTL = ip[8]
 	k.NwProto = ip[9]
-	copy(k.NwSrc[:4], ip[12:16])
-	copy(k.NwDst[:4], ip[16:20])
+	*(*[4]byte)(k.NwSrc[:4]) = [4]byte(ip[12:16])
+	*(*[4]byte)(k.NwDst[:4]) = [4]byte(ip[16:20])
 	if fo := be16(ip[6:]); fo&0x3fff != 0 { // MF or a fragment offset
 		k.NwFrag = FragAny
 		if fo&0x1fff != 0 {
@@ -209,8 +209,8 @@ func extractIPv6(frame []byte, off int, k *Key, l *Layout) DropReason {
 	}
 	// Like OVS, the version nibble is not checked, and a bad extension
 	// header chain leaves only the addresses in the key.
-	copy(k.NwSrc[:], ip[8:24])
-	copy(k.NwDst[:], ip[24:40])
+	k.NwSrc = [16]byte(ip[8:24])
+	k.NwDst = [16]byte(ip[24:40])
 	vtf := be32(ip[0:])
 	k.NwTTL = ip[7]
 	k.NwTOS = uint8(vtf >> 20)
