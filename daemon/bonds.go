@@ -34,6 +34,7 @@ func (d *Daemon) runBonds() {
 		}
 		if ev.Changed() {
 			changed = true
+			d.dp.BondChanged(bs.bridge)
 		}
 		if ev.SendLearning {
 			var ls []bond.Learned

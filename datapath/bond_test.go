@@ -111,3 +111,47 @@ func TestBondActiveBackup(t *testing.T) {
 		t.Fatalf("after failover: %s", describe(got))
 	}
 }
+
+// With the kernel tier, flows through an SLB bond are offloaded with their
+// bucket; a member failure is a bucket-table update: the offloaded flows
+// stay, and their frames move to the survivor.
+func TestBondKernelTierFailover(t *testing.T) {
+	tb := newTestBridge(t, "br0")
+	tb.kernel = newFakeKernel(tb.dp.now)
+	tb.dp.SetKernelTier(tb.kernel)
+	tb.addPort("br0", port("h1", -1, ""))
+	b, err := bond.New(bond.Config{Name: "bond0", Mode: bond.ModeBalanceSLB, Members: []bond.Member{{OfPort: 2, Name: "m1", Up: true}, {OfPort: 3, Name: "m2", Up: true}}}, time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	tb.addPort("br0", PortConfig{Name: "bond0", Tag: -1, Bond: b, Interfaces: []InterfaceConfig{{Name: "m1", OfPortRequest: 2}, {Name: "m2", OfPortRequest: 3}}})
+	// Learn the destination behind the bond, then send from 16 MACs.
+	tb.send("m1", buildFrame(frameSpec{src: mac(0xee), dst: mac(0x01), vid: -1}))
+	tb.sent()
+	var frames [][]byte
+	for i := 0; i < 16; i++ {
+		frames = append(frames, buildFrame(frameSpec{src: [6]byte{0x02, 3, 0, 0, 0, byte(i)}, dst: mac(0xee), vid: -1}))
+	}
+	tb.send("h1", frames...) // userspace: installs and offloads
+	tb.sent()
+	if tb.dp.Offloaded() == 0 {
+		t.Fatal("no bond flow offloaded")
+	}
+	hits := tb.kernel.hits
+	tb.send("h1", frames...)
+	got := tb.sent()
+	if tb.kernel.hits-hits != 16 || len(got["m1"]) == 0 || len(got["m2"]) == 0 {
+		t.Fatalf("kernel hits %d, m1=%d m2=%d", tb.kernel.hits-hits, len(got["m1"]), len(got["m2"]))
+	}
+	b.SetCarrier(2, false, time.Now())
+	tb.dp.BondChanged("br0")
+	off := tb.dp.Offloaded()
+	tb.send("h1", frames...)
+	got = tb.sent()
+	if len(got["m1"]) != 0 || len(got["m2"]) != 16 {
+		t.Fatalf("after failover: m1=%d m2=%d", len(got["m1"]), len(got["m2"]))
+	}
+	if off == 0 {
+		t.Fatal("failover removed the offloaded flows (it should only update buckets)")
+	}
+}

@@ -37,8 +37,10 @@ type Datapath struct {
 	mfc     *flow.MegaflowCache
 	snap    atomic.Pointer[snapshot]
 	now     func() time.Time
-	// kernel is the in-kernel flow tier (nil: off).
-	kernel KernelTier
+	// kernel is the in-kernel flow tier (nil: off); bondTier caches the
+	// bucket tables written to it.
+	kernel   KernelTier
+	bondTier map[int]*[256]uint32
 	// running holds the pollers inside Run (for Quiesce).
 	running sync.Map
 	// slowClones supplies buffers for frames the slow path transmits.
@@ -510,6 +512,7 @@ func (dp *Datapath) Revalidate() {
 	for _, mf := range dp.idleFlows(now) {
 		dp.removeFlow(mf)
 	}
+	dp.syncBondTier()
 	dp.mfc.Rank()
 }
 

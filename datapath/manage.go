@@ -401,3 +401,18 @@ func (dp *Datapath) DumpFlows(bridge, filter string) (string, error) {
 	dp.pushStatsLocked()
 	return br.table.DumpFlows(fm, dp.now().UnixNano()), nil
 }
+
+// BondChanged re-translates the megaflows of the bridge that holds a bond
+// whose state changed (member enabled/disabled, active member): ingress
+// decisions (active-backup accepts only on the active member, multicast
+// only on the active member) depend on it. Egress needs nothing: bond
+// outputs resolve their member per packet. The kernel tier's bucket table
+// is refreshed too.
+func (dp *Datapath) BondChanged(bridge string) {
+	dp.mu.Lock()
+	defer dp.mu.Unlock()
+	if br := dp.bridges[bridge]; br != nil {
+		dp.invalidateBridge(br)
+	}
+	dp.syncBondTier()
+}

@@ -30,6 +30,11 @@ type L2Action struct {
 	OutIfindex uint32
 	VLANOp     uint8 // 0 none, 1 push, 2 pop, 3 set (xdp.OffloadVLAN*)
 	TCI        uint16
+	// Bond (bond index + 1) and Bucket replace OutIfindex for output
+	// through a bond: the kernel maps the bucket to the member
+	// (SetBondMember), so a failover updates only that table.
+	Bond   uint16
+	Bucket uint8
 }
 
 // KernelTier stores offloaded flows (package xdp implements it through an
@@ -39,6 +44,8 @@ type KernelTier interface {
 	Delete(f L2Flow) error
 	// Stats returns the counters since Put and the last hit (zero if none).
 	Stats(f L2Flow) (packets, bytes uint64, used time.Time, err error)
+	// SetBondMember maps a bond's bucket to a member (ifindex 0: none).
+	SetBondMember(bond int, bucket uint8, ifindex uint32) error
 }
 
 // Ifindexer is implemented by devices the kernel tier can send to and
@@ -134,15 +141,74 @@ func (dp *Datapath) offloadable(mf *flow.Megaflow) (L2Flow, L2Action, bool) {
 		}
 		acts = acts[1:]
 	}
-	if len(acts) != 1 || acts[0].Kind != flow.DPOutput || acts[0].Port == k.InPort {
+	if len(acts) != 1 {
 		return f, a, false
 	}
-	out, ok := dp.kernelPort(acts[0].Port)
-	if !ok {
-		return f, a, false
+	switch o := acts[0]; o.Kind {
+	case flow.DPOutput:
+		if o.Port == k.InPort {
+			return f, a, false
+		}
+		out, ok := dp.kernelPort(o.Port)
+		if !ok {
+			return f, a, false
+		}
+		a.OutIfindex = uint32(out)
+		return f, a, true
+	case flow.DPOutputBond:
+		if int(o.Port) >= len(dp.bonds) || dp.bonds[o.Port] == nil || o.Port >= maxKernelBonds {
+			return f, a, false
+		}
+		for _, m := range dp.bonds[o.Port].ifaces {
+			if _, ok := dp.kernelPort(m.dpPort); !ok || m.dpPort == k.InPort {
+				return f, a, false
+			}
+		}
+		a.Bond, a.Bucket = uint16(o.Port)+1, o.Bucket
+		return f, a, true
 	}
-	a.OutIfindex = uint32(out)
-	return f, a, true
+	return f, a, false
+}
+
+// maxKernelBonds matches xdp.MaxBonds.
+const maxKernelBonds = 64
+
+// syncBondTier writes every bond's bucket -> member table into the kernel
+// tier where it changed (caller holds mu).
+func (dp *Datapath) syncBondTier() {
+	if dp.kernel == nil {
+		return
+	}
+	s := dp.snap.Load()
+	for ix, b := range dp.bonds {
+		if b == nil || ix >= maxKernelBonds || ix >= len(s.bonds) || s.bonds[ix] == nil {
+			continue
+		}
+		if dp.bondTier == nil {
+			dp.bondTier = map[int]*[256]uint32{}
+		}
+		cur := dp.bondTier[ix]
+		if cur == nil {
+			cur = &[256]uint32{}
+			for i := range cur {
+				cur[i] = ^uint32(0) // unknown: write everything once
+			}
+			dp.bondTier[ix] = cur
+		}
+		for bucket := 0; bucket < 256; bucket++ {
+			var ifx uint32
+			if m, ok := s.bonds[ix].member(uint8(bucket)); ok {
+				if x, ok := dp.kernelPort(m); ok {
+					ifx = uint32(x)
+				}
+			}
+			if cur[bucket] != ifx {
+				if err := dp.kernel.SetBondMember(ix, uint8(bucket), ifx); err == nil {
+					cur[bucket] = ifx
+				}
+			}
+		}
+	}
 }
 
 func (dp *Datapath) kernelPort(no uint32) (int, bool) {
@@ -165,6 +231,9 @@ func (dp *Datapath) offload(mf *flow.Megaflow, d *deps) {
 	f, a, ok := dp.offloadable(mf)
 	if !ok {
 		return
+	}
+	if a.Bond != 0 {
+		dp.syncBondTier()
 	}
 	if err := dp.kernel.Put(f, a); err != nil {
 		dp.Counters.OffloadErrors.Add(1)

@@ -13,8 +13,9 @@ import (
 // (xdp/offload.go): L2 key, IPv6 / IPv4 fragments / double tags miss.
 type fakeKernel struct {
 	mu    sync.Mutex
-	flows map[L2Flow]*fakeEntry
-	devs  map[uint32]*MemDevice
+	flows   map[L2Flow]*fakeEntry
+	devs    map[uint32]*MemDevice
+	buckets map[int]uint32 // bond*256+bucket -> ifindex
 	now   func() time.Time
 	hits  uint64
 	puts  int
@@ -28,7 +29,7 @@ type fakeEntry struct {
 }
 
 func newFakeKernel(now func() time.Time) *fakeKernel {
-	return &fakeKernel{flows: map[L2Flow]*fakeEntry{}, devs: map[uint32]*MemDevice{}, now: now}
+	return &fakeKernel{flows: map[L2Flow]*fakeEntry{}, devs: map[uint32]*MemDevice{}, buckets: map[int]uint32{}, now: now}
 }
 
 func (k *fakeKernel) Put(f L2Flow, a L2Action) error {
@@ -44,6 +45,13 @@ func (k *fakeKernel) Delete(f L2Flow) error {
 	defer k.mu.Unlock()
 	delete(k.flows, f)
 	k.dels++
+	return nil
+}
+
+func (k *fakeKernel) SetBondMember(bond int, bucket uint8, ifindex uint32) error {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	k.buckets[bond*256+int(bucket)] = ifindex
 	return nil
 }
 
@@ -106,7 +114,11 @@ func (k *fakeKernel) intercept(ifindex uint32, frame []byte) bool {
 	e.used = k.now()
 	k.hits++
 	a := e.a
-	out := k.devs[a.OutIfindex]
+	outIdx := a.OutIfindex
+	if a.Bond != 0 {
+		outIdx = k.buckets[int(a.Bond-1)*256+int(a.Bucket)]
+	}
+	out := k.devs[outIdx]
 	k.mu.Unlock()
 	fr := append([]byte(nil), frame...)
 	switch a.VLANOp {

@@ -51,7 +51,7 @@ const (
 	OffloadVLANSet         // rewrite the outer tag's TCI
 )
 
-// OffloadAction is the value of an offloaded flow (32 bytes).
+// OffloadAction is the value of an offloaded flow (40 bytes).
 type OffloadAction struct {
 	OutIfindex uint32
 	VLANOp     uint16
@@ -59,12 +59,22 @@ type OffloadAction struct {
 	Packets    uint64 // updated by the program
 	Bytes      uint64
 	Used       uint64 // bpf_ktime_get_ns() of the last hit
+	// Bond, when not zero, replaces OutIfindex: the output is the member
+	// the bond bucket table maps (Bond-1, Bucket) to, so a failover is a
+	// table update and no flow changes.
+	Bond   uint16
+	Bucket uint16
+	_      uint32
 }
+
+// MaxBonds is the number of bonds the bucket table has room for.
+const MaxBonds = 64
 
 // Offload is the in-kernel flow tier of one datapath.
 type Offload struct {
-	flows *ebpf.Map
-	devs  *ebpf.Map
+	flows   *ebpf.Map
+	devs    *ebpf.Map
+	buckets *ebpf.Map // (bond slot * 256 + bucket) -> member ifindex
 }
 
 // NewOffload creates the maps for up to maxFlows offloaded flows.
@@ -72,7 +82,7 @@ func NewOffload(maxFlows int) (*Offload, error) {
 	if maxFlows <= 0 {
 		maxFlows = 65536
 	}
-	flows, err := ebpf.NewMap(&ebpf.MapSpec{Name: "xvs_flows", Type: ebpf.Hash, KeySize: 24, ValueSize: 32, MaxEntries: uint32(maxFlows)})
+	flows, err := ebpf.NewMap(&ebpf.MapSpec{Name: "xvs_flows", Type: ebpf.Hash, KeySize: 24, ValueSize: 40, MaxEntries: uint32(maxFlows)})
 	if err != nil {
 		return nil, fmt.Errorf("xdp: offload flow map: %w", err)
 	}
@@ -81,12 +91,26 @@ func NewOffload(maxFlows int) (*Offload, error) {
 		flows.Close()
 		return nil, fmt.Errorf("xdp: offload device map: %w", err)
 	}
-	return &Offload{flows: flows, devs: devs}, nil
+	buckets, err := ebpf.NewMap(&ebpf.MapSpec{Name: "xvs_buckets", Type: ebpf.Array, KeySize: 4, ValueSize: 4, MaxEntries: MaxBonds * 256})
+	if err != nil {
+		flows.Close()
+		devs.Close()
+		return nil, fmt.Errorf("xdp: offload bond bucket map: %w", err)
+	}
+	return &Offload{flows: flows, devs: devs, buckets: buckets}, nil
+}
+
+// SetBucket maps a bond bucket to a member ifindex (0: no member, drop).
+func (o *Offload) SetBucket(bond int, bucket uint8, ifindex uint32) error {
+	if bond < 0 || bond >= MaxBonds {
+		return fmt.Errorf("xdp: bond slot %d out of range", bond)
+	}
+	return o.buckets.Put(uint32(bond*256+int(bucket)), ifindex)
 }
 
 // Close releases the maps (programs that use them keep them alive).
 func (o *Offload) Close() error {
-	return errors.Join(o.flows.Close(), o.devs.Close())
+	return errors.Join(o.flows.Close(), o.devs.Close(), o.buckets.Close())
 }
 
 // AddDevice lets frames be redirected to ifindex.
@@ -165,7 +189,8 @@ func (o *Offload) Program(xsks *ebpf.Map) (*ebpf.Program, error) {
 	const (
 		keyOff = -24
 		// value layout
-		vOut, vOp, vTCI, vPkts, vBytes, vUsed = 0, 4, 6, 8, 16, 24
+		vOut, vOp, vTCI, vPkts, vBytes, vUsed, vBond, vBucket = 0, 4, 6, 8, 16, 24, 32, 34
+		bucketKey                                             = -28
 	)
 	vlan, qinq := rawBE16(0x8100), rawBE16(0x88a8)
 	ipv4, ipv6 := rawBE16(0x0800), rawBE16(0x86dd)
@@ -290,9 +315,23 @@ func (o *Offload) Program(xsks *ebpf.Map) (*ebpf.Program, error) {
 		asm.LoadMem(R2, R9, vTCI, asm.Half).WithSymbol("writetci"),
 		asm.HostTo(asm.BE, R2, asm.Half),
 		asm.StoreMem(R7, 14, R2, asm.Half),
-		// redirect to the output port
+		// redirect to the output port, or to the bond member of the bucket
 		asm.LoadMem(R2, R9, vOut, asm.Word).WithSymbol("redirect"),
-		asm.LoadMapPtr(R1, o.devs.FD()),
+		asm.LoadMem(R3, R9, vBond, asm.Half),
+		asm.JEq.Imm(R3, 0, "out"),
+		asm.Sub.Imm(R3, 1),
+		asm.LSh.Imm(R3, 8),
+		asm.LoadMem(R4, R9, vBucket, asm.Half),
+		asm.Add.Reg(R3, R4),
+		asm.StoreMem(FP, bucketKey, R3, asm.Word),
+		asm.LoadMapPtr(R1, o.buckets.FD()),
+		asm.Mov.Reg(R2, FP),
+		asm.Add.Imm(R2, bucketKey),
+		asm.FnMapLookupElem.Call(),
+		asm.JEq.Imm(R0, 0, "drop"),
+		asm.LoadMem(R2, R0, 0, asm.Word),
+		asm.JEq.Imm(R2, 0, "drop"),
+		asm.LoadMapPtr(R1, o.devs.FD()).WithSymbol("out"),
 		asm.Mov.Imm(R3, xdpDrop),
 		asm.FnRedirectMap.Call(),
 		asm.Return(),
@@ -322,7 +361,11 @@ func tierKey(f datapath.L2Flow) OffloadKey {
 }
 
 func (t offloadTier) Put(f datapath.L2Flow, a datapath.L2Action) error {
-	return t.o.Put(tierKey(f), OffloadAction{OutIfindex: a.OutIfindex, VLANOp: uint16(a.VLANOp), TCI: a.TCI})
+	return t.o.Put(tierKey(f), OffloadAction{OutIfindex: a.OutIfindex, VLANOp: uint16(a.VLANOp), TCI: a.TCI, Bond: a.Bond, Bucket: uint16(a.Bucket)})
+}
+
+func (t offloadTier) SetBondMember(bond int, bucket uint8, ifindex uint32) error {
+	return t.o.SetBucket(bond, bucket, ifindex)
 }
 
 func (t offloadTier) Delete(f datapath.L2Flow) error { return t.o.Delete(tierKey(f)) }

@@ -140,6 +140,26 @@ func TestOffloadProgram(t *testing.T) {
 	if ret, _ := runXDP(t, prog, offFrame(-1, 0x0800, 0)); ret != xdpDrop {
 		t.Fatalf("redirect to unknown device returned %d", ret)
 	}
+	// Bond output: the bucket table picks the member; a failover is one
+	// table update, and a bucket with no member drops.
+	if err := o.Put(untagged, OffloadAction{Bond: 3, Bucket: 7}); err != nil {
+		t.Fatal(err)
+	}
+	if ret, _ := runXDP(t, prog, offFrame(-1, 0x0800, 0)); ret != xdpDrop {
+		t.Fatalf("bond bucket without member returned %d", ret)
+	}
+	if err := o.SetBucket(2, 7, 1); err != nil {
+		t.Fatal(err)
+	}
+	if ret, _ := runXDP(t, prog, offFrame(-1, 0x0800, 0)); ret != xdpRedirect {
+		t.Fatalf("bond output returned %d", ret)
+	}
+	if err := o.SetBucket(2, 7, 0); err != nil {
+		t.Fatal(err)
+	}
+	if ret, _ := runXDP(t, prog, offFrame(-1, 0x0800, 0)); ret != xdpDrop {
+		t.Fatalf("bond output after the member left returned %d", ret)
+	}
 	if n := o.Len(); n != 3 {
 		t.Fatalf("Len %d", n)
 	}
