@@ -22,6 +22,7 @@ func (d *Daemon) reconcile() {
 	for _, p := range w.problems {
 		d.log.Warn("configuration", "problem", p)
 	}
+	d.dp.SetCacheLimits(ocInt(w.otherConfig, "flow-limit", 0), time.Duration(ocInt(w.otherConfig, "max-idle", 0))*time.Millisecond)
 	d.mu.Lock()
 	d.apply(w)
 	d.bridges = w.bridges

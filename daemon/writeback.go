@@ -95,6 +95,15 @@ func (d *Daemon) writeBack(withStats bool) {
 		}
 		if withStats && st.dev != nil {
 			ds := st.dev.Stats()
+			if st.offload {
+				// Frames the kernel tier forwarded never reached the
+				// socket: add them (OVS counts offloaded traffic too).
+				rp, rb, tp, tb := d.dp.KernelPortStats(name)
+				ds.RxPackets += rp
+				ds.RxBytes += rb
+				ds.TxPackets += tp
+				ds.TxBytes += tb
+			}
 			row["statistics"] = ovsIntMap(map[string]uint64{
 				"rx_packets": ds.RxPackets, "rx_bytes": ds.RxBytes, "rx_dropped": ds.RxDropped, "rx_errors": ds.RxErrors,
 				"tx_packets": ds.TxPackets, "tx_bytes": ds.TxBytes, "tx_dropped": ds.TxDropped, "tx_errors": ds.TxErrors,

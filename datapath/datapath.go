@@ -81,6 +81,9 @@ type dpPort struct {
 
 type portStats struct {
 	rxPackets, rxBytes, txPackets, txBytes, txDropped atomic.Uint64
+	// traffic the kernel tier forwarded for this port (never seen by the
+	// pollers), folded in by the revalidator
+	kRxPackets, kRxBytes, kTxPackets, kTxBytes atomic.Uint64
 }
 
 type bondPorts struct {
@@ -592,4 +595,17 @@ func (dp *Datapath) FreeOfPort(bridge, iface string, hint uint32) uint32 {
 		return 0
 	}
 	return hint
+}
+
+// SetCacheLimits changes the megaflow limit (other_config:flow-limit) and
+// idle time (other_config:max-idle); zero keeps a value.
+func (dp *Datapath) SetCacheLimits(flowLimit int, maxIdle time.Duration) {
+	dp.mu.Lock()
+	defer dp.mu.Unlock()
+	if flowLimit > 0 {
+		dp.mfc.SetLimit(flowLimit)
+	}
+	if maxIdle > 0 {
+		dp.cfg.MaxIdle = maxIdle
+	}
 }

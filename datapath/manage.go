@@ -303,7 +303,8 @@ func (dp *Datapath) SetFloodVLANs(bridge string, vlans []uint16) error {
 	return nil
 }
 
-// PortStats returns the datapath's counters for one interface by name.
+// PortStats returns the datapath's counters for one interface by name,
+// including what the kernel tier forwarded for it.
 func (dp *Datapath) PortStats(name string) (DeviceStats, bool) {
 	dp.mu.Lock()
 	i := dp.findIface(name)
@@ -415,4 +416,21 @@ func (dp *Datapath) BondChanged(bridge string) {
 		dp.invalidateBridge(br)
 	}
 	dp.syncBondTier()
+}
+
+// KernelPortStats returns what the kernel tier forwarded for an interface
+// (frames no device counter saw).
+func (dp *Datapath) KernelPortStats(name string) (rxPackets, rxBytes, txPackets, txBytes uint64) {
+	dp.mu.Lock()
+	i := dp.findIface(name)
+	dp.mu.Unlock()
+	if i == nil || i.dpPort == 0 {
+		return
+	}
+	s := dp.snap.Load()
+	if int(i.dpPort) >= len(s.ports) || s.ports[i.dpPort] == nil {
+		return
+	}
+	st := &s.ports[i.dpPort].stats
+	return st.kRxPackets.Load(), st.kRxBytes.Load(), st.kTxPackets.Load(), st.kTxBytes.Load()
 }

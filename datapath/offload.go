@@ -253,7 +253,18 @@ func (dp *Datapath) pullKernelStats(mf *flow.Megaflow, d *deps) {
 		return
 	}
 	if dpk := pk - d.kernPkts; pk > d.kernPkts {
-		mf.Hit(dpk, by-d.kernBytes, used.UnixNano())
+		dby := by - d.kernBytes
+		mf.Hit(dpk, dby, used.UnixNano())
 		d.kernPkts, d.kernBytes = pk, by
+		// Per-port counters: the kernel's frames never passed a poller.
+		s := dp.snap.Load()
+		if in := mf.Key.InPort; int(in) < len(s.ports) && s.ports[in] != nil {
+			s.ports[in].stats.kRxPackets.Add(dpk)
+			s.ports[in].stats.kRxBytes.Add(dby)
+		}
+		if o := mf.Actions[len(mf.Actions)-1]; o.Kind == flow.DPOutput && int(o.Port) < len(s.ports) && s.ports[o.Port] != nil {
+			s.ports[o.Port].stats.kTxPackets.Add(dpk)
+			s.ports[o.Port].stats.kTxBytes.Add(dby)
+		}
 	}
 }

@@ -12,14 +12,14 @@ import (
 // before the datapath sees them, with the same rules as the real program
 // (xdp/offload.go): L2 key, IPv6 / IPv4 fragments / double tags miss.
 type fakeKernel struct {
-	mu    sync.Mutex
+	mu      sync.Mutex
 	flows   map[L2Flow]*fakeEntry
 	devs    map[uint32]*MemDevice
 	buckets map[int]uint32 // bond*256+bucket -> ifindex
-	now   func() time.Time
-	hits  uint64
-	puts  int
-	dels  int
+	now     func() time.Time
+	hits    uint64
+	puts    int
+	dels    int
 }
 
 type fakeEntry struct {
