@@ -133,7 +133,7 @@ func (dp *Datapath) AddBridge(name string) (*Bridge, error) {
 	}
 	br := &Bridge{
 		name: name, dp: dp, bundles: map[string]*Bundle{}, ifaces: map[uint32]*Interface{},
-		byName: map[string]*Interface{}, table: flow.NewTable(), floodVLANs: map[uint16]bool{},
+		byName: map[string]*Interface{}, table: flow.NewTableAt(dp.now().UnixNano()), floodVLANs: map[uint16]bool{},
 		flows: map[*flow.Megaflow]struct{}{}, reserved: map[string]uint32{},
 	}
 	br.macs = newMACTable(dp.killFlows)

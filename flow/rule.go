@@ -51,6 +51,7 @@ import (
 	"fmt"
 	"slices"
 	"sync/atomic"
+	"time"
 )
 
 // Table limits and well-known values.
@@ -376,9 +377,13 @@ type Table struct {
 
 // NewTable returns a table holding Open vSwitch's default rule:
 // table=0, priority=0, actions=NORMAL.
-func NewTable() *Table {
+func NewTable() *Table { return NewTableAt(time.Now().UnixNano()) }
+
+// NewTableAt is NewTable with the default rule created at now (unix ns),
+// for callers with their own clock.
+func NewTableAt(now int64) *Table {
 	t := NewEmptyTable()
-	t.Add(&FlowMod{Priority: 0, Actions: []Action{{Kind: ActNormal}}}, 0)
+	t.Add(&FlowMod{Priority: 0, Actions: []Action{{Kind: ActNormal}}}, now)
 	return t
 }
 

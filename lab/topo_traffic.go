@@ -105,8 +105,11 @@ func Iperf(ctx context.Context, src, dst *NS, dstIP string, d time.Duration, udp
 	// The server needs a moment to listen; retry refused connections.
 	// (iperf3 3.12 with -J exits 0 on "Connection refused": look at the
 	// output, not the exit status.)
+	// A client whose server vanished can wait forever: bound each run.
+	cctx, cancel := context.WithTimeout(ctx, d+20*time.Second)
+	defer cancel()
 	for try := 0; try < 30; try++ {
-		out, err = src.Command(ctx, "iperf3", args...).Output()
+		out, err = src.Command(cctx, "iperf3", args...).Output()
 		if !strings.Contains(string(out), "Connection refused") || ctx.Err() != nil {
 			break
 		}

@@ -1,7 +1,6 @@
 package ovsdb
 
 import (
-	"fmt"
 	"strings"
 )
 
@@ -87,6 +86,38 @@ func (tx *txn) finish() error {
 			count(ch.old.cols, ch.td.t, -1)
 		case ch.new != nil:
 			count(ch.new, ch.td.t, +1)
+		}
+	}
+
+	// Referential integrity of the strong references this transaction
+	// adds (checked before garbage collection, as ovsdb-server does: a
+	// dangling reference is an error even from a row about to be
+	// collected).
+	for _, ch := range tx.order {
+		if ch.new == nil || ch.old != nil || tx.changes[ch.td][ch.uuid] != ch {
+			continue
+		}
+		var err error
+		forEachRef(ch.td.t, ch.new, false, func(c *Column, rt string, id UUID) {
+			if err == nil && tx.get(db.tables[rt], id) == nil {
+				err = errorf(tagRefInteg, "Table %s column %s row %s references nonexistent row %s in table %s.",
+					ch.td.t.Name, c.Name, ch.uuid, id, rt)
+			}
+		})
+		if err != nil {
+			return err
+		}
+	}
+	for _, a := range added {
+		if a.ch.new != nil && tx.changes[a.ch.td][a.ch.uuid] == a.ch && tx.get(db.tables[a.rt], a.id) == nil {
+			col := ""
+			forEachRef(a.ch.td.t, a.ch.new, false, func(c *Column, rt string, id UUID) {
+				if id == a.id && col == "" {
+					col = c.Name
+				}
+			})
+			return errorf(tagRefInteg, "Table %s column %s row %s references nonexistent row %s in table %s.",
+				a.ch.td.t.Name, col, a.ch.uuid, a.id, a.rt)
 		}
 	}
 
@@ -179,34 +210,10 @@ func (tx *txn) finish() error {
 		if tx.changes[ch.td][ch.uuid] != ch {
 			continue
 		}
-		if ch.new != nil && ch.old == nil {
-			var err error
-			forEachRef(ch.td.t, ch.new, false, func(c *Column, rt string, id UUID) {
-				if err == nil && tx.get(db.tables[rt], id) == nil {
-					err = errorf(tagRefInteg, "Table %s column %s row %s references nonexistent row %s in table %s.",
-						ch.td.t.Name, c.Name, ch.uuid, id, rt)
-				}
-			})
-			if err != nil {
-				return err
-			}
-		} else if ch.old != nil && ch.new == nil {
+		if ch.old != nil && ch.new == nil {
 			if n := tx.refs(ch.td, ch.uuid); n > 0 {
 				return errorf(tagRefInteg, "cannot delete %s row %s because of %d remaining reference(s)", ch.td.t.Name, ch.uuid, n)
 			}
-		}
-	}
-
-	for _, a := range added {
-		if a.ch.new != nil && tx.changes[a.ch.td][a.ch.uuid] == a.ch && tx.get(db.tables[a.rt], a.id) == nil {
-			col := ""
-			forEachRef(a.ch.td.t, a.ch.new, false, func(c *Column, rt string, id UUID) {
-				if id == a.id && col == "" {
-					col = c.Name
-				}
-			})
-			return errorf(tagRefInteg, "Table %s column %s row %s references nonexistent row %s in table %s.",
-				a.ch.td.t.Name, col, a.ch.uuid, a.id, a.rt)
 		}
 	}
 
@@ -292,7 +299,12 @@ func (tx *txn) finish() error {
 func indexErr(t *Table, cols []string, r Row, a, b UUID) error {
 	vals := make([]string, len(cols))
 	for i, c := range cols {
-		vals[i] = jsonText(datumJSON(r[c]))
+		switch v := r[c].(type) {
+		case Set, Map:
+			vals[i] = jsonText(datumJSON(v))
+		default:
+			vals[i] = atomText(v)
+		}
 	}
 	return errorf(tagConstraint, "Transaction causes multiple rows in \"%s\" table to have identical values (%s) for index on column%s \"%s\".  First row, with UUID %s, and second row, with UUID %s.",
 		t.Name, strings.Join(vals, ", "), plural(len(cols)), strings.Join(cols, "\", \""), a, b)
@@ -397,8 +409,6 @@ func weakReferrers(s *Schema) map[string][]weakRef {
 	}
 	return out
 }
-
-var _ = fmt.Sprintf
 
 // symDiff walks two sorted sets and reports the elements only in a
 // (removed) and only in b (added), in linear time.

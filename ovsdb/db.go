@@ -46,7 +46,8 @@ type Database struct {
 
 	weakReferrers map[string][]weakRef
 	noSync        atomic.Bool
-	readOnly      bool // rejects writes from clients (_Server)
+	readOnly      bool     // rejects writes from clients (_Server)
+	lock          *os.File // advisory lock held while open
 }
 
 // subscriber is told of each commit, with txMu held, in commit order.
@@ -102,6 +103,17 @@ func Open(path string, schema *Schema) (*Database, error) {
 		return nil, errors.New("ovsdb: Open: nil schema")
 	}
 	db := newDatabase(schema)
+	lock, err := lockFile(path)
+	if err != nil {
+		return nil, err
+	}
+	db.lock = lock
+	ok := false
+	defer func() {
+		if !ok {
+			lock.Close()
+		}
+	}()
 	f, err := os.OpenFile(path, os.O_RDWR, 0)
 	if errors.Is(err, os.ErrNotExist) {
 		f, err = os.OpenFile(path, os.O_RDWR|os.O_CREATE|os.O_EXCL, 0o640)
@@ -136,6 +148,7 @@ func Open(path string, schema *Schema) (*Database, error) {
 			return nil, err
 		}
 	}
+	ok = true
 	return db, nil
 }
 
@@ -350,7 +363,7 @@ func (db *Database) snapshot() [][]byte {
 	}
 	rec["_date"] = time.Now().UnixMilli()
 	rec["_comment"] = "compacted by xvs"
-	js, _ := json.Marshal(rec)
+	js, _ := marshal(rec)
 	return [][]byte{encodeRecord(db.schema.text), encodeRecord(js)}
 }
 
@@ -390,10 +403,14 @@ func (db *Database) Close() error {
 			w.stop()
 		}
 	}
+	var err error
 	if db.log != nil {
-		return db.log.close()
+		err = db.log.close()
 	}
-	return nil
+	if db.lock != nil {
+		db.lock.Close()
+	}
+	return err
 }
 
 // transact executes a transaction (the ops array of an RFC 7047 transact
@@ -496,7 +513,7 @@ func (db *Database) commit(tx *txn) (syncToken, error) {
 				}
 				rec["_comment"] = c
 			}
-			js, err := json.Marshal(rec)
+			js, err := marshal(rec)
 			if err != nil {
 				return syncToken{}, fmt.Errorf("ovsdb: encoding log record: %w", err)
 			}
@@ -614,7 +631,7 @@ func (db *Database) Transact(ops json.RawMessage) (json.RawMessage, error) {
 		return nil, fmt.Errorf("ovsdb: Transact: ops must be a JSON array: %w", err)
 	}
 	res := db.transact(nil, arr, nil)
-	out, err := json.Marshal(res)
+	out, err := marshal(res)
 	if err != nil {
 		return nil, fmt.Errorf("ovsdb: Transact: encoding results: %w", err)
 	}

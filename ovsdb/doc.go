@@ -36,8 +36,9 @@
 // Monitors: "monitor" (update), "monitor_cond" (update2) and
 // "monitor_cond_since" (update3, always answering found=false and the
 // all-zero transaction id, as a standalone server does). Initial and
-// inserted rows in update2/3 omit default-valued columns; modified set and
-// map columns carry the elements to toggle. Each commit sends at most one
+// inserted rows in update2/3 omit default-valued columns; a "modify" carries
+// the new value of columns holding at most one element and, for other sets
+// and maps, the elements to toggle. Each commit sends at most one
 // notification per monitor, queued before the committing client's reply.
 //
 // # Concurrency
@@ -80,7 +81,8 @@
 // columns are never written. Each commit is written and fsynced (fdatasync)
 // before its reply unless SetNoSync(true) was called; then it is written
 // (so it survives a crash of the process, kill -9 included) but not flushed
-// to the disk, like ovsdb-server's default. Open replays the log; a torn or
+// to the disk, like ovsdb-server's default. While open, the file is guarded
+// by an advisory lock on ".NAME.~lock~" in the same directory. Open replays the log; a torn or
 // corrupt tail is truncated with a slog warning. When the file exceeds
 // four times its size after the last snapshot and 8 MiB, it is compacted:
 // the schema and one record holding every row are written to a temporary

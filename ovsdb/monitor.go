@@ -1,9 +1,5 @@
 package ovsdb
 
-import (
-	"fmt"
-)
-
 // monitor is one monitor of a connection. Its tables are read by commit
 // (txMu held) and replaced by monitor_cond_change (also under txMu).
 type monitor struct {
@@ -369,5 +365,3 @@ func (m *monitor) changeConditions(v any) (map[string]any, error) {
 	}
 	return out, nil
 }
-
-var _ = fmt.Sprint

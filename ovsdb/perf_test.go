@@ -101,3 +101,21 @@ func benchWireAddPort(b *testing.B, noSync bool) {
 	b.StopTimer()
 	reportLatency(b, lat)
 }
+
+// BenchmarkTransactCPU is the engine's cost for an ovs-vsctl "set"
+// (external_ids delete+insert, next_cfg bump) without the disk flush.
+func BenchmarkTransactCPU(b *testing.B) {
+	db, _ := openDB(b, BuiltinSchema())
+	db.SetNoSync(true)
+	br := setupBridge(b, db)
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		ops := fmt.Sprintf(`[{"op":"mutate","table":"Bridge","where":[["_uuid","==",["uuid","%s"]]],"mutations":[["external_ids","delete",["set",["k"]]],["external_ids","insert",["map",[["k","%d"]]]]]},
+			{"op":"mutate","table":"Open_vSwitch","where":[],"mutations":[["next_cfg","+=",1]]},
+			{"op":"select","table":"Open_vSwitch","where":[],"columns":["next_cfg"]}]`, br, i)
+		if _, err := db.Transact(json.RawMessage(ops)); err != nil {
+			b.Fatal(err)
+		}
+	}
+}

@@ -627,11 +627,24 @@ func enumText(s Set) string {
 }
 
 func jsonText(v any) string {
-	b, err := json.Marshal(v)
+	b, err := marshal(v)
 	if err != nil {
 		return fmt.Sprint(v)
 	}
 	return string(b)
+}
+
+// marshal encodes v as compact JSON without HTML escaping (ovsdb-server
+// sends "<" as is).
+func marshal(v any) ([]byte, error) {
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf)
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(v); err != nil {
+		return nil, err
+	}
+	b := buf.Bytes()
+	return b[:len(b)-1], nil // drop Encode's newline
 }
 
 // parseDatum parses a column value of type ct from its JSON form.

@@ -273,7 +273,7 @@ func (c *conn) send(msg []byte) {
 }
 
 func (c *conn) sendJSON(v any) {
-	b, err := json.Marshal(v)
+	b, err := marshal(v)
 	if err != nil {
 		slog.Error("ovsdb: encoding message", "err", err)
 		return
@@ -281,16 +281,34 @@ func (c *conn) sendJSON(v any) {
 	c.send(b)
 }
 
+// Wire shapes, in ovsdb-server's member order.
+type (
+	replyMsg struct {
+		ID     any `json:"id"`
+		Result any `json:"result"`
+		Error  any `json:"error"`
+	}
+	errorMsg struct {
+		ID    any `json:"id"`
+		Error any `json:"error"`
+	}
+	notifyMsg struct {
+		ID     any    `json:"id"`
+		Method string `json:"method"`
+		Params []any  `json:"params"`
+	}
+)
+
 func (c *conn) reply(id any, result any) {
-	c.sendJSON(map[string]any{"id": id, "result": result, "error": nil})
+	c.sendJSON(replyMsg{ID: id, Result: result})
 }
 
 func (c *conn) replyError(id any, e any) {
-	c.sendJSON(map[string]any{"id": id, "error": e})
+	c.sendJSON(errorMsg{ID: id, Error: e})
 }
 
 func (c *conn) notify(method string, params []any) {
-	c.sendJSON(map[string]any{"id": nil, "method": method, "params": params})
+	c.sendJSON(notifyMsg{Method: method, Params: params})
 }
 
 func (c *conn) writer() {
@@ -346,7 +364,7 @@ func (c *conn) prober() {
 				return
 			case probedAt == 0 && idle >= iv:
 				probedAt = now.UnixNano()
-				c.sendJSON(map[string]any{"id": "echo", "method": "echo", "params": []any{}})
+				c.sendJSON(notifyMsg{ID: "echo", Method: "echo", Params: []any{}})
 			}
 		}
 	}
@@ -597,7 +615,7 @@ func (c *conn) request(id any, method string, params []any) {
 		delete(c.monitors, key)
 		c.monMu.Unlock()
 		if m == nil {
-			c.replyError(id, errorf("unknown monitor", "").object())
+			c.replyError(id, "unknown monitor")
 			return
 		}
 		m.db.unsubscribe(m)
@@ -658,7 +676,7 @@ func (c *conn) monitor(id any, method string, params []any) {
 	c.monMu.Lock()
 	if _, dup := c.monitors[key]; dup {
 		c.monMu.Unlock()
-		c.replyError(id, errorf("duplicate monitor ID", "").object())
+		c.replyError(id, (&Error{Tag: tagSyntax, Details: "duplicate monitor ID", Syntax: jsonText(params[1])}).object())
 		return
 	}
 	c.monitors[key] = m
@@ -684,13 +702,13 @@ func (c *conn) condChange(id any, params []any) {
 	if m != nil && oldKey != newKey {
 		if _, dup := c.monitors[newKey]; dup {
 			c.monMu.Unlock()
-			c.replyError(id, errorf("duplicate monitor ID", "").object())
+			c.replyError(id, (&Error{Tag: tagSyntax, Details: "duplicate monitor ID", Syntax: jsonText(params[1])}).object())
 			return
 		}
 	}
 	c.monMu.Unlock()
 	if m == nil || m.version == 1 {
-		c.replyError(id, errorf("unknown monitor", "").object())
+		c.replyError(id, "unknown monitor")
 		return
 	}
 	var cerr error
@@ -735,7 +753,7 @@ func (s *Server) lockOp(c *conn, id any, method, name string) {
 	switch method {
 	case "lock":
 		if c.owned[name] {
-			c.replyError(id, errorf("duplicate lock", "").object())
+			c.replyError(id, (&Error{Tag: tagSyntax, Details: `must issue "unlock" before new "lock"`, Syntax: jsonText([]any{name})}).object())
 			return
 		}
 		c.owned[name] = true
@@ -758,7 +776,7 @@ func (s *Server) lockOp(c *conn, id any, method, name string) {
 		}
 	case "unlock":
 		if !c.owned[name] {
-			c.replyError(id, errorf("unknown lock", "").object())
+			c.replyError(id, (&Error{Tag: tagSyntax, Details: `unlock: "unlock" without "lock" or "steal"`, Syntax: jsonText([]any{name})}).object())
 			return
 		}
 		delete(c.owned, name)

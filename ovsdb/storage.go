@@ -252,3 +252,19 @@ func syncDir(dir string) error {
 	}
 	return nil
 }
+
+// lockFile takes an exclusive advisory lock next to the database file
+// (".NAME.~lock~", the name ovsdb-server uses), so that two servers never
+// append to one file. The lock dies with the process.
+func lockFile(path string) (*os.File, error) {
+	lp := filepath.Join(filepath.Dir(path), "."+filepath.Base(path)+".~lock~")
+	f, err := os.OpenFile(lp, os.O_RDWR|os.O_CREATE, 0o600)
+	if err != nil {
+		return nil, fmt.Errorf("ovsdb: creating lock file: %w", err)
+	}
+	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
+		f.Close()
+		return nil, fmt.Errorf("ovsdb: %s is in use by another process (lock %s): %w", path, lp, err)
+	}
+	return f, nil
+}

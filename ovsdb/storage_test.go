@@ -314,3 +314,17 @@ func (rc *rpcClient) tryTransact(params string) bool {
 		rc.cond.Wait()
 	}
 }
+
+func TestOpenTwiceFails(t *testing.T) {
+	s := testSchema(t)
+	db, path := openDB(t, s)
+	if _, err := Open(path, s); err == nil || !strings.Contains(err.Error(), "in use") {
+		t.Fatalf("second Open: %v", err)
+	}
+	db.Close()
+	db2, err := Open(path, s)
+	if err != nil {
+		t.Fatalf("Open after Close: %v", err)
+	}
+	db2.Close()
+}

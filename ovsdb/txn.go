@@ -250,7 +250,7 @@ func (tx *txn) parseRow(td *tableData, v any, update bool) (Row, error) {
 		c := td.t.Columns[cname]
 		if c == nil {
 			if cname == "_uuid" || cname == "_version" {
-				return nil, errorf(tagConstraint, "Cannot update read-only column %s in table %s.", cname, td.t.Name)
+				return nil, errorf(tagConstraint, "Cannot update immutable column %s in table %s.", cname, td.t.Name)
 			}
 			return nil, &Error{Tag: tagUnknownCol, Details: fmt.Sprintf("No column %s in table %s.", cname, td.t.Name), Syntax: jsonText(v)}
 		}

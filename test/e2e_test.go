@@ -643,6 +643,26 @@ func TestInternalPortVLAN(t *testing.T) {
 		t.Logf("int10 driver_name %q", got)
 	}
 
+	// A fake bridge (ovs-vsctl's VLAN bridge) is the same thing spelled
+	// differently: an internal port tagged 20 on br0.
+	n.vsctl("add-br", "br20", "br0", "20")
+	if out := n.vsctl("br-to-vlan", "br20"); strings.TrimSpace(out) != "20" {
+		t.Errorf("br-to-vlan br20 = %q", out)
+	}
+	if !waitFor(5*time.Second, func() bool { _, err := n.ns.Link("br20"); return err == nil }) {
+		t.Fatalf("fake bridge br20 has no internal device")
+	}
+	if err := n.ns.SetUp("br20"); err != nil {
+		t.Fatal(err)
+	}
+	if err := n.ns.AddAddr("br20", "198.18.8.254/24"); err != nil {
+		t.Fatal(err)
+	}
+	if err := h20.ns.AddAddr("eth0", "198.18.8.2/24"); err != nil {
+		t.Fatal(err)
+	}
+	h20.mustPing(t, "198.18.8.254")
+
 	// mtu_request on a system port: the device and the column follow,
 	// and the port still forwards.
 	n.vsctl("set", "Interface", "p10", "mtu_request=1400")

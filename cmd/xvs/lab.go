@@ -88,7 +88,9 @@ func runLab(ctx context.Context, verb string, args []string) error {
 	if err := needRoot(); err != nil {
 		return err
 	}
-	if verb == "up" || verb == "down" || verb == "demo" {
+	// One xvs at a time per lab: changes must not race, and concurrent
+	// traffic runs would share iperf3 ports and spoil each other's numbers.
+	if verb != "status" {
 		unlock, err := lock(kind)
 		if err != nil {
 			return err
@@ -97,7 +99,7 @@ func runLab(ctx context.Context, verb string, args []string) error {
 	}
 	switch verb {
 	case "up":
-		_, err := up(ctx, kind, f)
+		_, _, err := up(ctx, kind, f)
 		return err
 	case "down":
 		return down(kind)
@@ -111,7 +113,7 @@ func runLab(ctx context.Context, verb string, args []string) error {
 	return errUsage
 }
 
-// lock serialises up, down and demo of one topology across processes.
+// lock takes the topology's lock file, waiting for other xvs processes.
 func lock(kind string) (func(), error) {
 	if err := os.MkdirAll(stateRoot, 0o755); err != nil {
 		return nil, err
@@ -121,7 +123,7 @@ func lock(kind string) (func(), error) {
 		return nil, err
 	}
 	if err := unix.Flock(int(f.Fd()), unix.LOCK_EX|unix.LOCK_NB); err != nil {
-		fmt.Printf("another xvs is changing lab %s; waiting\n", kind)
+		fmt.Printf("another xvs is using lab %s; waiting\n", kind)
 		if err := unix.Flock(int(f.Fd()), unix.LOCK_EX); err != nil {
 			f.Close()
 			return nil, fmt.Errorf("lock %s: %w", f.Name(), err)
@@ -148,31 +150,31 @@ func health(t *lab.Topo) string {
 
 // up builds the lab, or leaves a healthy one as it is; a broken or
 // half-built one is torn down and rebuilt.
-func up(ctx context.Context, kind string, f labFlags) (*lab.Topo, error) {
+func up(ctx context.Context, kind string, f labFlags) (t *lab.Topo, built bool, err error) {
 	if t, err := lab.LoadTopo(topoFile(kind)); err == nil {
 		why := health(t)
 		if why == "" {
 			fmt.Printf("lab %s is already up (xvs lab down %s removes it)\n", kind, kind)
 			printHosts(t)
-			return t, nil
+			return t, false, nil
 		}
 		fmt.Printf("lab %s is broken (%s): rebuilding\n", kind, why)
 		t.Close()
 	}
 	if err := teardown(kind); err != nil {
-		return nil, err
+		return nil, false, err
 	}
 	bin, err := findXvsd(f.xvsd)
 	if err != nil {
-		return nil, err
+		return nil, false, err
 	}
 	l, err := lab.Start(prefixOf(kind))
 	if err != nil {
-		return nil, err
+		return nil, false, err
 	}
 	fmt.Printf("building lab %s (namespaces %s-*, xvsd %s)\n", kind, l.Prefix, bin)
 	start := time.Now()
-	t, err := lab.Build(kind, l, lab.TopoOptions{Xvsd: bin, Dir: xvsdDir(kind), Hosts: f.hosts, Log: prefixWriter("  ")})
+	t, err = lab.Build(kind, l, lab.TopoOptions{Xvsd: bin, Dir: xvsdDir(kind), Hosts: f.hosts, Log: prefixWriter("  ")})
 	if err == nil {
 		err = t.Save(topoFile(kind))
 	}
@@ -184,11 +186,11 @@ func up(ctx context.Context, kind string, f labFlags) (*lab.Topo, error) {
 		if terr := teardown(kind); terr != nil {
 			err = errors.Join(err, terr)
 		}
-		return nil, err
+		return nil, false, err
 	}
 	fmt.Printf("lab %s is up (%.1f s)\n", kind, time.Since(start).Seconds())
 	printHosts(t)
-	return t, nil
+	return t, true, nil
 }
 
 // teardown removes the lab whatever state it is in.
@@ -338,7 +340,7 @@ func counters(t *lab.Topo) {
 
 func demo(ctx context.Context, kind string, f labFlags) error {
 	section("xvs lab up " + kind)
-	t, err := up(ctx, kind, f)
+	t, built, err := up(ctx, kind, f)
 	if err != nil {
 		return err
 	}
@@ -352,6 +354,10 @@ func demo(ctx context.Context, kind string, f labFlags) error {
 	if ctx.Err() == nil {
 		section("xvs lab traffic " + kind)
 		terr = traffic(ctx, kind, f)
+	}
+	if !built {
+		fmt.Printf("\nlab %s was up before this demo: leaving it up (xvs lab down %s)\n", kind, kind)
+		return terr
 	}
 	section("xvs lab down " + kind)
 	if err := down(kind); err != nil {
