@@ -524,7 +524,7 @@ func TestParseExtraFields(t *testing.T) {
 }
 
 func TestFormatTraceRule(t *testing.T) {
-	tb := NewTable()
+	tb := NewTableAt(0)
 	r := mustAdd(t, tb, "table=3,cookie=0x5,priority=100,in_port=1,dl_vlan=10,actions=strip_vlan,output:2", 0)
 	def := tb.Rules(0)[0]
 	for _, c := range []struct {

@@ -18,7 +18,7 @@ func ExampleParseFlow() {
 		fmt.Println(err)
 		return
 	}
-	tb := flow.NewTable()
+	tb := flow.NewTableAt(0)
 	tb.Add(fm, 0)
 	fmt.Print(tb.DumpFlows(nil, 1234e6))
 
@@ -31,7 +31,7 @@ func ExampleParseFlow() {
 }
 
 func ExampleTable_Lookup() {
-	tb := flow.NewTable()
+	tb := flow.NewTableAt(0)
 	fm, _ := flow.ParseFlow("priority=10,tcp,tp_dst=22,actions=drop", nil)
 	tb.Add(fm, 0)
 

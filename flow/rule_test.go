@@ -51,7 +51,7 @@ func dump(tb *Table) string {
 }
 
 func TestNewTableDefaultRule(t *testing.T) {
-	tb := NewTable()
+	tb := NewTableAt(0)
 	got := tb.DumpFlows(nil, 5*sec+82e6)
 	want := " cookie=0x0, duration=5.082s, table=0, n_packets=0, n_bytes=0, idle_age=5, priority=0 actions=NORMAL\n"
 	if got != want {
@@ -152,7 +152,7 @@ func TestAddReplace(t *testing.T) {
 
 func TestDelete(t *testing.T) {
 	setup := func() *Table {
-		tb := NewTable()
+		tb := NewTableAt(0)
 		for _, s := range []string{
 			"cookie=0x11,priority=10,in_port=1,actions=output:2",
 			"cookie=0x12,priority=20,in_port=1,ip,actions=output:2",
@@ -231,7 +231,7 @@ func TestDelete(t *testing.T) {
 }
 
 func TestModifyActions(t *testing.T) {
-	tb := NewTable()
+	tb := NewTableAt(0)
 	a := mustAdd(t, tb, "cookie=0x1,priority=10,in_port=1,actions=output:2", 0)
 	b := mustAdd(t, tb, "cookie=0x2,priority=20,in_port=1,ip,actions=output:2", 0)
 	a.Credit(1, 60, sec)
@@ -279,7 +279,7 @@ func TestModifyActions(t *testing.T) {
 }
 
 func TestExpire(t *testing.T) {
-	tb := NewTable()
+	tb := NewTableAt(0)
 	idle := mustAdd(t, tb, "idle_timeout=10,in_port=1,actions=drop", 0)
 	hard := mustAdd(t, tb, "hard_timeout=30,in_port=2,actions=drop", 0)
 	both := mustAdd(t, tb, "idle_timeout=5,hard_timeout=8,in_port=3,actions=drop", 0)
@@ -522,7 +522,7 @@ func TestBulkDeleteDistinctPriorities(t *testing.T) {
 }
 
 func TestLookupAllocs(t *testing.T) {
-	tb := NewTable()
+	tb := NewTableAt(0)
 	rng := rand.New(rand.NewPCG(5, 5))
 	for i := 0; i < 200; i++ {
 		tb.Add(randomRule(rng, 0), 0)
@@ -550,7 +550,7 @@ func TestLookupAllocs(t *testing.T) {
 // build100k installs 100k rules in a few subtables: exact in_port+nw_dst
 // host routes, /24 routes, and per-port MAC rules.
 func build100k(tb testing.TB) *Table {
-	t := NewTable()
+	t := NewTableAt(0)
 	for i := 0; i < 100000; i++ {
 		var fm FlowMod
 		fm.Table, fm.OutPort = 0, PortNone
@@ -647,7 +647,7 @@ func BenchmarkLookup100k(b *testing.B) {
 
 func BenchmarkAdd(b *testing.B) {
 	b.ReportAllocs()
-	tb := NewTable()
+	tb := NewTableAt(0)
 	var fm FlowMod
 	fm.Match.Mask.InPort = 0xffffffff
 	fm.Match.Mask.DlType = 0xffff
@@ -665,7 +665,7 @@ func BenchmarkAdd(b *testing.B) {
 // slow-path lock (counters, actions, Removed, Generation) while the slow
 // path changes the table; run with -race.
 func TestConcurrentFastPath(t *testing.T) {
-	tb := NewTable()
+	tb := NewTableAt(0)
 	r := mustAdd(t, tb, "priority=10,in_port=1,actions=output:2", 0)
 	done := make(chan struct{})
 	var wg sync.WaitGroup
@@ -741,7 +741,7 @@ func TestAddRejectsBadActions(t *testing.T) {
 }
 
 func TestCheckOverlap(t *testing.T) {
-	tb := NewTable()
+	tb := NewTableAt(0)
 	mustAdd(t, tb, "priority=10,in_port=1,ip,actions=drop", 0)
 	for _, c := range []struct {
 		flow string
@@ -765,7 +765,7 @@ func TestCheckOverlap(t *testing.T) {
 }
 
 func TestAggregate(t *testing.T) {
-	tb := NewTable()
+	tb := NewTableAt(0)
 	a := mustAdd(t, tb, "in_port=1,actions=output:2", 0)
 	b := mustAdd(t, tb, "table=2,in_port=2,actions=output:1", 0)
 	a.Credit(2, 212, 1)

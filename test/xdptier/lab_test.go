@@ -543,6 +543,10 @@ func describe(f []byte) string {
 	if off+2 <= len(f) {
 		s += fmt.Sprintf(" type=0x%04x", binary.BigEndian.Uint16(f[off:]))
 	}
+	if i := bytes.Index(f, []byte("XVSD")); i >= 0 && i+8 <= len(f) {
+		name, _, _ := strings.Cut(string(f[i+8:]), "\x00")
+		return s + fmt.Sprintf(" flow %s round %d", name, binary.BigEndian.Uint32(f[i+4:]))
+	}
 	end := min(len(f), off+2+24)
 	return s + fmt.Sprintf(" %x", f[off+2:end])
 }
