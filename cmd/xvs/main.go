@@ -10,6 +10,7 @@
 //	xvs show   [--lab TOPOLOGY | --db unix:PATH]
 //	xvs vsctl  [--lab TOPOLOGY] ARGS...
 //	xvs appctl [--lab TOPOLOGY] ARGS...
+//	xvs capture PORT [-w FILE.pcap] [-c N] [filter]
 //
 // Topologies: seed, pair, bond (see package lab). Lab commands need root.
 package main
@@ -32,6 +33,8 @@ const usage = `usage:
   xvs show [--lab TOPOLOGY | --db unix:PATH]        ovs-vsctl show
   xvs vsctl [--lab TOPOLOGY] ARGS...                ovs-vsctl against the lab's xvsd
   xvs appctl [--lab TOPOLOGY] ARGS...               ovs-appctl against the lab's xvsd
+  xvs capture PORT [-w FILE.pcap] [-c N] [-t SECONDS] [--dir rx|tx|both] [--lab T | --ctl SOCK] [filter]
+                                                    frames of a port as the datapath sees them (pcap)
 
 topologies:
   seed   the node of seed-topology.md: br-ex (internal port 198.18.0.1/24) -- patch --
@@ -76,6 +79,8 @@ func run(ctx context.Context, args []string) error {
 		return runVsctl(args[1:])
 	case "appctl":
 		return runAppctl(args[1:])
+	case "capture":
+		return runCapture(args[1:])
 	case "help", "-h", "--help":
 		fmt.Print(usage)
 		return nil

@@ -179,8 +179,12 @@ func newBondLab(t *testing.T, impl string, bondArgs ...string) *bondLab {
 		must(err)
 		b.d = o
 		t.Cleanup(func() {
+			start := time.Now()
 			if err := o.Stop(); err != nil {
 				t.Error(err)
+			}
+			if d := time.Since(start); d > 3*time.Second {
+				t.Logf("stopping Open vSwitch took %v", d.Round(time.Millisecond))
 			}
 			if t.Failed() {
 				logTail(t, "ovs-vswitchd log", filepath.Join(o.Dir, "ovs-vswitchd.log"))
