@@ -270,3 +270,49 @@ func TestTrace(t *testing.T) {
 		t.Fatal("trace learned a MAC")
 	}
 }
+
+// TestVLANUnicastBothTiers: learned unicast between ports of every VLAN
+// mode, repeated so the second round runs from the caches — and, with the
+// kernel tier, from the (fake) XDP program. Tags on egress must be the
+// same every round and in both modes.
+func TestVLANUnicastBothTiers(t *testing.T) {
+	for _, kernel := range []bool{false, true} {
+		tb := newTestBridge(t, "br0")
+		if kernel {
+			tb.kernel = newFakeKernel(tb.dp.now)
+			tb.dp.SetKernelTier(tb.kernel)
+		}
+		tb.addPort("br0", port("a10", 10, ""))
+		tb.addPort("br0", port("t", -1, ""))
+		tb.addPort("br0", port("nu10", 10, "native-untagged", 20))
+		tb.addPort("br0", port("nt20", 20, "native-tagged"))
+		hosts := map[string]struct {
+			mac [6]byte
+			vid int // as the host sends/receives on its port for VLAN 10
+		}{"a10": {mac(0xa1), -1}, "t": {mac(0xb1), 10}, "nu10": {mac(0xc1), -1}, "nt20": {mac(0xd1), 10}}
+		for name, h := range hosts {
+			tb.send(name, buildFrame(frameSpec{src: h.mac, dst: bcast, vid: h.vid}))
+		}
+		tb.sent()
+		for round := 0; round < 3; round++ {
+			for from, hf := range hosts {
+				for to, ht := range hosts {
+					if from == to {
+						continue
+					}
+					tb.send(from, buildFrame(frameSpec{src: hf.mac, dst: ht.mac, vid: hf.vid, sport: 7}))
+					got := tb.sent()
+					if len(got) != 1 || len(got[to]) != 1 {
+						t.Fatalf("kernel=%v round %d %s->%s: %s", kernel, round, from, to, describe(got))
+					}
+					if vid, _ := frameVLAN(got[to][0]); vid != ht.vid {
+						t.Fatalf("kernel=%v round %d %s->%s: vid %d, want %d", kernel, round, from, to, vid, ht.vid)
+					}
+				}
+			}
+		}
+		if kernel && tb.kernel.hits == 0 {
+			t.Fatal("the kernel tier handled nothing")
+		}
+	}
+}

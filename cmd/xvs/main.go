@@ -33,6 +33,10 @@ const usage = `usage:
   xvs show [--lab TOPOLOGY | --db unix:PATH]        ovs-vsctl show
   xvs vsctl [--lab TOPOLOGY] ARGS...                ovs-vsctl against the lab's xvsd
   xvs appctl [--lab TOPOLOGY] ARGS...               ovs-appctl against the lab's xvsd
+  xvs bench compare [--duts afxdp,bridge,xdp-redirect,ovs,xvs,xvs-xdp] [--sizes 64,512,1518]
+                    [--flows 1,1000] [--duration 3s] [--out DIR]
+                                                    netns throughput comparison: table + charts
+  xvs bench report DIR/results.json [--out DIR]     re-render a stored comparison
   xvs capture PORT [-w FILE.pcap] [-c N] [-t SECONDS] [--dir rx|tx|both] [--lab T | --ctl SOCK] [filter]
                                                     frames of a port as the datapath sees them (pcap)
 
@@ -81,6 +85,8 @@ func run(ctx context.Context, args []string) error {
 		return runAppctl(args[1:])
 	case "capture":
 		return runCapture(args[1:])
+	case "bench":
+		return runBench(ctx, args[1:])
 	case "help", "-h", "--help":
 		fmt.Print(usage)
 		return nil
