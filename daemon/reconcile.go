@@ -262,8 +262,20 @@ func (d *Daemon) configureBond(bname string, wb *wantBridge, wp *wantPort, ics [
 		d.bonds[wp.name] = bs
 	}
 	bs.members = members
+	// Carrier changes are the bond's business: feed them through
+	// SetCarrier (runBonds does the same), never just overwrite what the
+	// poller compares against, or a change seen here would be lost.
 	for of, name := range members {
-		bs.carrier[of] = linkUp(name)
+		up := linkUp(name)
+		if prev, ok := bs.carrier[of]; ok && prev != up {
+			bs.b.SetCarrier(of, up, now)
+		}
+		bs.carrier[of] = up
+	}
+	for of := range bs.carrier {
+		if _, ok := members[of]; !ok {
+			delete(bs.carrier, of)
+		}
 	}
 	return bs.b, nil
 }
