@@ -43,7 +43,14 @@ import (
 //
 // Run with bench/scripts/failover.sh (or go test -run '^$' -bench
 // BondFailover -benchtime 3x ./bench/). A table of the results is printed
-// at the end.
+// at the end. Trials that lost traffic before the cut (other work on the
+// machine) are repeated, up to three times.
+//
+// Measured 2026-11-23 (2 vCPUs, load average ~12 from other work; medians
+// of 4 failovers): xvs lost 72 ms (switch side) / 61 ms (node side) of
+// traffic, OVS 3.1 2.8 ms / 0.9 ms. xvs notices carrier changes by polling
+// netlink every 100 ms; OVS reacts to RTM_NEWLINK notifications. Throughput
+// through the bond on that loaded machine: xvs 0.094 Mpps, OVS 0.083 Mpps.
 func BenchmarkBondFailover(b *testing.B) {
 	lab.Require(b)
 	for _, tool := range []string{"ovs-vsctl", "ovs-appctl"} {

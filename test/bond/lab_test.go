@@ -363,6 +363,20 @@ func startCapture(t *testing.T, ns *lab.NS, ifname string, match func([]byte) bo
 	return c
 }
 
+// waitFor waits until at least n frames were captured or timeout passed.
+func (c *capture) waitFor(n int, timeout time.Duration) {
+	deadline := time.Now().Add(timeout)
+	for time.Now().Before(deadline) {
+		c.mu.Lock()
+		got := len(c.frames)
+		c.mu.Unlock()
+		if got >= n {
+			return
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
 // end stops the capture (idempotent) and returns the frames.
 func (c *capture) end() [][]byte {
 	select {

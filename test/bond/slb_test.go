@@ -3,6 +3,7 @@ package bondtest
 import (
 	"encoding/binary"
 	"net"
+	"strconv"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -47,7 +48,33 @@ func TestSLBSpread(t *testing.T) {
 		if moved > 0 || len(p2.split()) > 0 {
 			t.Errorf("second burst: %d MACs changed member, %d split (rebalancing is off)", moved, len(p2.split()))
 		}
+		// Interface statistics (refreshed every 5 s by OVS) count
+		// what each member transmitted.
+		deadline := time.Now().Add(8 * time.Second)
+		for {
+			tx1, tx2 := b.txStat("m1"), b.txStat("m2")
+			if tx1 >= uint64(len(per["m1"])*8) && tx2 >= uint64(len(per["m2"])*8) {
+				t.Logf("%s: statistics:tx_packets m1=%d m2=%d", impl, tx1, tx2)
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Errorf("Interface statistics tx_packets m1=%d m2=%d; want at least 8 per MAC carried (%d, %d)",
+					tx1, tx2, len(per["m1"]), len(per["m2"]))
+				break
+			}
+			time.Sleep(250 * time.Millisecond)
+		}
 	})
+}
+
+// txStat reads Interface statistics:tx_packets of a member (0 if unset).
+func (b *bondLab) txStat(m string) uint64 {
+	out, err := b.d.Vsctl("--if-exists", "get", "Interface", m, "statistics:tx_packets")
+	if err != nil {
+		return 0
+	}
+	n, _ := strconv.ParseUint(strings.Trim(strings.TrimSpace(out), `"`), 10, 64)
+	return n
 }
 
 // TestSLBFailover: a member's link going down (on the node or on the
@@ -84,7 +111,7 @@ func TestSLBFailover(t *testing.T) {
 				setLink(t, ns, ifname, false)
 				took := b.waitEnabled(victim, false, 3*time.Second)
 				t.Logf("%s: %s reported disabled %v after its link went down on the %s side", impl, victim, took.Round(time.Millisecond), side)
-				time.Sleep(500 * time.Millisecond)
+				rarps.waitFor(len(macs), 2*time.Second)
 				got := map[string]int{}
 				for _, f := range rarps.end() {
 					if !checkRARP(t, f) {
@@ -235,7 +262,7 @@ func TestActiveBackup(t *testing.T) {
 			t.Errorf("second bond/set-active-member = %q, want \"no change\"", out)
 		}
 		b.waitActive(next, time.Second)
-		time.Sleep(settle)
+		rarps.waitFor(len(macs), 2*time.Second)
 		announced := map[string]bool{}
 		for _, f := range rarps.end() {
 			if checkRARP(t, f) {
@@ -256,9 +283,21 @@ func TestActiveBackup(t *testing.T) {
 			t.Errorf("bond/enable-member = %q, want enabled", out)
 		}
 
-		// A member without carrier cannot be made active.
+		// The active member loses carrier: the backup takes over and
+		// announces the VMs; a member without carrier cannot be made
+		// active.
+		rarps = startCapture(t, b.sw, swPort[act], isRARP)
 		setLink(t, b.sw, swPort[next], false)
 		b.waitEnabled(next, false, 3*time.Second)
+		b.waitActive(act, time.Second)
+		rarps.waitFor(len(macs), 2*time.Second)
+		if n := len(rarps.end()); n < len(macs) {
+			t.Errorf("%d RARPs on %s after the active member failed, want one per VM MAC (%d)", n, act, len(macs))
+		}
+		per = b.locate(macs, 2, 3, act).perMember()
+		if len(per[act]) != len(macs) {
+			t.Errorf("after failover %s carried %d of %d MACs", act, len(per[act]), len(macs))
+		}
 		out, err := b.d.Appctl("bond/set-active-member", "bond0", next)
 		if err == nil || !strings.Contains(out, "cannot make disabled member active") {
 			t.Errorf("set-active-member to a member without carrier: %q, %v", out, err)

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net"
 	"sort"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -100,22 +101,28 @@ func diffFlows() []diffFlow {
 	mf := uint16(0x2000)  // IPv4 more-fragments flag
 	fl := []diffFlow{
 		// Kernel-tier candidates.
-		udp4Flow("a1-a2", "a1", "a2", true, 0),                 // access -> access
-		rawFlow("a2-a1", "a2", a1, true),                       // non-IP
-		udp4Flow("a1-t10", "a1", "t10", true, 0),               // push 10
-		udp4Flow("t10-a1", "t10", "a1", true, 0),               // pop
-		udp4Flow("t20p3-a4", "t20", "a4", true, 0, 3<<13|20),   // pop, PCP 3
-		rawFlow("a4-t20", "a4", t20, true),                     // push 20
-		udp4Flow("a1prio-t10", "a1", "t10", true, 0, prio5),    // rewrite VID 0 -> 10
-		rawFlow("a1prio-a2", "a1", a2, true, prio5),            // priority tag to access
-		udp4Flow("t10p3-n10", "t10", "n10", true, 0, 3<<13|10), // tagged stays tagged
-		udp4Flow("n20-a4", "n20", "a4", true, 0),               // native -> access
-		rawFlow("a4-n20", "a4", n20, true),                     // access -> native untagged
-		udp4Flow("n10-a2", "n10", "a2", true, 0),               // pop on a native port
-		udp4Flow("a2-n10", "a2", "n10", true, 0),               // push 10 to a native port
-		rawFlow("t20-n20", "t20", n20, true),                   // pop to native VLAN
-		udp4Flow("n20-t20", "n20", "t20", true, 0),             // push native VLAN
-		udp4Flow("a1-a2-df", "a1", "a2", true, 0x4000),         // DF set: not a fragment
+		udp4Flow("a1-a2", "a1", "a2", true, 0),                   // access -> access
+		rawFlow("a2-a1", "a2", a1, true),                         // non-IP
+		udp4Flow("a1-t10", "a1", "t10", true, 0),                 // push 10
+		udp4Flow("t10-a1", "t10", "a1", true, 0),                 // pop
+		udp4Flow("t20p3-a4", "t20", "a4", true, 0, 3<<13|20),     // pop, PCP 3
+		rawFlow("a4-t20", "a4", t20, true),                       // push 20
+		udp4Flow("a1prio-t10", "a1", "t10", true, 0, prio5),      // rewrite VID 0 -> 10
+		rawFlow("a1prio-a2", "a1", a2, true, prio5),              // priority tag to access
+		udp4Flow("t10p3-n10", "t10", "n10", true, 0, 3<<13|10),   // tagged stays tagged
+		udp4Flow("n20-a4", "n20", "a4", true, 0),                 // native -> access
+		rawFlow("a4-n20", "a4", n20, true),                       // access -> native untagged
+		udp4Flow("n10-a2", "n10", "a2", true, 0),                 // pop on a native port
+		udp4Flow("a2-n10", "a2", "n10", true, 0),                 // push 10 to a native port
+		rawFlow("t20-n20", "t20", n20, true),                     // pop to native VLAN
+		udp4Flow("n20-t20", "n20", "t20", true, 0),               // push native VLAN
+		udp4Flow("a1-a2-df", "a1", "a2", true, 0x4000),           // DF set: not a fragment
+		udp4Flow("t10dei-a1", "t10", "a1", true, 0, 0x1000|10),   // DEI set, pop
+		udp4Flow("t10dei-n10", "t10", "n10", true, 0, 0x1000|10), // DEI set, no VLAN change
+		adFlow("t10ad-a1", "t10", "a1"),                          // 802.1ad tag, pop
+		adFlow("t10ad-n10", "t10", "n10"),                        // 802.1ad tag kept
+		bigFlow("a1-t10-big", "a1", "t10"),                       // full-size frame + push
+		bigFlow("t10-a1-big", "t10", "a1"),                       // full-size frame, pop
 		// Userspace only.
 		rawFlow("a1-bcast", "a1", broadcast, false),        // flood VLAN 10
 		udp4Flow("a4-unknown", "a4", "a4", false, 0),       // placeholder, fixed below
@@ -150,6 +157,30 @@ func diffFlows() []diffFlow {
 	return fl
 }
 
+// adFlow is unicast IPv4 from a trunk station with an 802.1ad (0x88a8)
+// tag instead of 802.1Q: same MACs, TCI and ethertype as the station's
+// 802.1Q flow of the same direction.
+func adFlow(name, s, d string) diffFlow {
+	src, dst := stations[s], stations[d]
+	return diffFlow{name: name, from: s, bulk: true, frame: func(r int) []byte {
+		ip := ipv4(v4(src.vlan, src.ip), v4(dst.vlan, dst.ip), uint16(r), 0, 17, udp(5000, 6000, payload(name, r)))
+		f := ether(dst.mac, src.mac, etherIPv4, ip, src.tcis...)
+		binary.BigEndian.PutUint16(f[12:], 0x88a8)
+		return f
+	}}
+}
+
+// bigFlow is unicast IPv4 filling a 1500-byte MTU.
+func bigFlow(name, s, d string) diffFlow {
+	src, dst := stations[s], stations[d]
+	return diffFlow{name: name, from: s, bulk: true, frame: func(r int) []byte {
+		p := make([]byte, 1500-28)
+		copy(p, payload(name, r))
+		ip := ipv4(v4(src.vlan, src.ip), v4(dst.vlan, dst.ip), uint16(r), 0, 17, udp(5000, 6000, p))
+		return ether(dst.mac, src.mac, etherIPv4, ip, src.tcis...)
+	}}
+}
+
 func v6Frame(name, s, d string) func(int) []byte {
 	src, dst := stations[s], stations[d]
 	return func(r int) []byte {
@@ -166,6 +197,7 @@ const (
 // runResult is what one run of the differential traffic produced.
 type runResult struct {
 	captured  map[string][][]byte // receiving host -> frames
+	stats     map[string]ifStats  // port -> Interface statistics
 	userspace uint64              // frames userspace looked at (coverage)
 	offloaded []string            // dpctl/dump-flows lines offloaded:xdp
 }
@@ -198,12 +230,15 @@ func TestDifferentialOffload(t *testing.T) {
 		for name, h := range hosts {
 			caps[name] = startCapture(t, name, h.ns, "eth0")
 		}
+		sent := map[string][]int{} // host -> lengths of the frames it sent
 		// Learning: every station says hello (broadcast) and the MAC table
 		// must know them all before the traffic starts.
 		want := map[string]string{}
 		for _, name := range sortedKeys(stations) {
 			s := stations[name]
-			hosts[s.host].send(t, ether(broadcast, s.mac, etherTest, payload("hello-"+name, 0), s.tcis...))
+			f := ether(broadcast, s.mac, etherTest, payload("hello-"+name, 0), s.tcis...)
+			hosts[s.host].send(t, f)
+			sent[s.host] = append(sent[s.host], len(f))
 			want[fmt.Sprintf("%s/%d", s.mac, s.vlan)] = ""
 		}
 		b.waitLearned(5*time.Second, want)
@@ -212,7 +247,9 @@ func TestDifferentialOffload(t *testing.T) {
 		for r := range bulkRounds {
 			for _, f := range flows {
 				if f.bulk || r < otherRounds {
-					hosts[stations[f.from].host].send(t, f.frame(r))
+					h, fr := stations[f.from].host, f.frame(r)
+					hosts[h].send(t, fr)
+					sent[h] = append(sent[h], len(fr))
 				}
 			}
 			if r == 0 {
@@ -230,6 +267,7 @@ func TestDifferentialOffload(t *testing.T) {
 			}
 			res.captured[name] = frames
 		}
+		res.stats = b.checkStats(offload, sent, res.captured)
 		return res
 	}
 
@@ -249,6 +287,12 @@ func TestDifferentialOffload(t *testing.T) {
 	}
 	t.Logf("userspace looked at %d frames without the tier, %d with it; %d bulk frames after the first round; %d delivered",
 		off.userspace, on.userspace, bulkFrames, total)
+
+	for _, p := range sortedKeys(off.stats) {
+		if off.stats[p] != on.stats[p] {
+			t.Errorf("Interface %s statistics differ: without the tier %+v, with it %+v", p, off.stats[p], on.stats[p])
+		}
+	}
 
 	// The VLAN operations really happened (checked on the capture of the
 	// run without the tier, which the other must equal).
@@ -329,4 +373,72 @@ func sortedKeys[V any](m map[string]V) []string {
 	}
 	sort.Strings(k)
 	return k
+}
+
+// ifStats is the part of Interface statistics the traffic determines.
+type ifStats struct{ RxPackets, RxBytes, TxPackets, TxBytes uint64 }
+
+func (b *bed) ifStats(port string) ifStats {
+	b.t.Helper()
+	out := strings.Trim(strings.TrimSpace(b.vsctl("get", "Interface", port, "statistics")), "{}")
+	var st ifStats
+	for _, kv := range strings.Split(out, ", ") {
+		k, v, _ := strings.Cut(kv, "=")
+		n, _ := strconv.ParseUint(v, 10, 64)
+		switch k {
+		case "rx_packets":
+			st.RxPackets = n
+		case "rx_bytes":
+			st.RxBytes = n
+		case "tx_packets":
+			st.TxPackets = n
+		case "tx_bytes":
+			st.TxBytes = n
+		}
+	}
+	return st
+}
+
+// checkStats waits until the Interface statistics of every port (pN
+// serves hN) count what its host sent and received, which must happen
+// whether the kernel tier forwarded the frames or not, and returns them.
+func (b *bed) checkStats(offload bool, sent map[string][]int, got map[string][][]byte) map[string]ifStats {
+	b.t.Helper()
+	want := map[string]ifStats{}
+	for h, lens := range sent {
+		w := want["p"+h[1:]]
+		for _, l := range lens {
+			w.RxPackets++
+			w.RxBytes += uint64(l)
+		}
+		want["p"+h[1:]] = w
+	}
+	for h, frames := range got {
+		w := want["p"+h[1:]]
+		for _, f := range frames {
+			w.TxPackets++
+			w.TxBytes += uint64(len(f))
+		}
+		want["p"+h[1:]] = w
+	}
+	have := map[string]ifStats{}
+	// Statistics are written back every 5 s, after the revalidator folded
+	// the kernel's counters in.
+	waitFor(12*time.Second, func() bool {
+		for p := range want {
+			have[p] = b.ifStats(p)
+		}
+		for p, w := range want {
+			if have[p].RxPackets != w.RxPackets || have[p].TxPackets != w.TxPackets {
+				return false
+			}
+		}
+		return true
+	})
+	for _, p := range sortedKeys(want) {
+		if have[p] != want[p] {
+			b.t.Errorf("xdp-flow-offload=%v: Interface %s statistics %+v, but its host sent and received %+v", offload, p, have[p], want[p])
+		}
+	}
+	return have
 }

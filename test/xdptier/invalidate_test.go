@@ -1,6 +1,7 @@
 package xdptier
 
 import (
+	"context"
 	"fmt"
 	"strings"
 	"testing"
@@ -167,4 +168,159 @@ func TestInvalidationRetagSource(t *testing.T) {
 	b.vsctl("set", "Port", "p1", "tag=20")
 	mark := s.mark()
 	b.check(s, mark, []string{"h2", "h3"}, []string{"h4"}, []uint16{20})
+}
+
+// TestInvalidationFDBFlush flushes the MAC table while h1 streams to m2
+// through the kernel: once fdb/flush returned, m2 is unknown and the
+// stream must flood (reach h3, and the trunk h4 tagged 10).
+func TestInvalidationFDBFlush(t *testing.T) {
+	b := newInvalBed(t)
+	s := b.streamOffloaded(4)
+	b.appctl("fdb/flush", "br0")
+	mark := s.mark()
+	b.check(s, mark, nil, []string{"h2", "h3", "h4"}, nil)
+}
+
+// TestMACAgeingOffloaded: with traffic only in the kernel tier, the MAC
+// entries of both ends stay alive (the revalidator folds the kernel's
+// hits back into MAC learning), so nothing floods after the ageing time.
+func TestMACAgeingOffloaded(t *testing.T) {
+	b := newInvalBed(t)
+	b.vsctl("set", "Bridge", "br0", "other_config:mac-aging-time=15")
+	fwd := b.streamOffloaded(5)
+	back := startStream(t, b.h["h2"], 6, m1, m2, streamEvery)
+	key := fmt.Sprintf("eth(src=%s,dst=%s)", m2, m1)
+	if !waitFor(3*time.Second, func() bool {
+		for _, f := range b.offloadedFlows() {
+			if strings.Contains(f, key) {
+				return true
+			}
+		}
+		return false
+	}) {
+		t.Fatalf("reverse stream never offloaded:\n%s", b.appctl("dpctl/dump-flows"))
+	}
+	before := b.userspaceFrames()
+	start := fwd.mark()
+	time.Sleep(22 * time.Second)
+	fdb := b.fdb()
+	for _, k := range []string{m1.String() + "/10", m2.String() + "/10"} {
+		if _, ok := fdb[k]; !ok {
+			t.Errorf("%s aged out of the MAC table while the kernel forwarded its frames; fdb/show:\n%s", k, b.appctl("fdb/show", "br0"))
+		}
+	}
+	if _, ok := fdb[m4.String()+"/10"]; ok {
+		t.Errorf("%s (silent for 22 s) did not age out: mac-aging-time=15 not in effect, the test proves nothing", m4)
+	}
+	for _, h := range []string{"h3", "h4"} {
+		if n := len(arrivals(b.caps[h].snapshot(), fwd.id)) + len(arrivals(b.caps[h].snapshot(), back.id)); n > 0 {
+			t.Errorf("%s received %d stream frames: the streams flooded", h, n)
+		}
+	}
+	sent := fwd.mark() - start
+	after := b.userspaceFrames()
+	t.Logf("%d frames each way in 22 s; userspace looked at %d frames", sent, after-before)
+	if after-before > sent/2 {
+		t.Errorf("userspace looked at %d frames while %d went each way: the streams left the kernel tier", after-before, sent)
+	}
+	b.check(fwd, fwd.mark(), []string{"h3", "h4"}, []string{"h2"}, []uint16{})
+}
+
+// TestInvalidationDelPort removes the destination's port while h1 streams
+// to it: m2 is forgotten with the port, so once ovs-vsctl returned the
+// stream floods to h3 and h4 (a kernel flow left pointing at the removed
+// port would drop it instead).
+func TestInvalidationDelPort(t *testing.T) {
+	b := newInvalBed(t)
+	s := b.streamOffloaded(7)
+	b.vsctl("del-port", "br0", "p2")
+	mark := s.mark()
+	b.check(s, mark, []string{"h2"}, []string{"h3", "h4"}, nil)
+}
+
+// TestOffloadToggle turns other_config:xdp-flow-offload off and on again
+// under traffic: off, no flow stays in the kernel and the stream goes on
+// through userspace; on again, it returns to the kernel. The tier is an
+// implementation detail of forwarding: switching it must not make the
+// switch forget its MAC table (which would flood every unicast stream
+// until its destination speaks again).
+func TestOffloadToggle(t *testing.T) {
+	b := newInvalBed(t)
+	s := b.streamOffloaded(8)
+	b.vsctl("set", "Open_vSwitch", ".", "other_config:xdp-flow-offload=false")
+	mark := s.mark()
+	b.checkTier(false, "p1", "p2", "p3", "p4")
+	if f := b.offloadedFlows(); len(f) > 0 {
+		t.Errorf("flows still offloaded:xdp after xdp-flow-offload=false:\n%s", strings.Join(f, "\n"))
+	}
+	b.checkMACsKept("xdp-flow-offload true -> false")
+	before := b.userspaceFrames()
+	b.check(s, mark, nil, []string{"h2"}, []uint16{})
+	if got := b.userspaceFrames() - before; got < 100 {
+		t.Errorf("userspace looked at only %d frames of the stream with the tier off", got)
+	}
+	// Whatever happened to the MAC table, m2 speaks again before the
+	// tier comes back, so what follows does not depend on it.
+	b.h["h2"].send(t, ether(broadcast, m2, etherTest, []byte("hello")))
+	b.vsctl("set", "Open_vSwitch", ".", "other_config:xdp-flow-offload=true")
+	b.checkTier(true, "p1", "p2", "p3", "p4")
+	b.h["h2"].send(t, ether(broadcast, m2, etherTest, []byte("hello")))
+	b.waitLearned(2*time.Second, map[string]string{m2.String() + "/10": b.ofport("p2")})
+	b.streamOffloaded(9)
+}
+
+// TestOffloadSettingNoChange sets other_config:xdp-flow-offload from its
+// default to the value the default already means on veth ("false"): the
+// ports keep working exactly as before, and the MAC table must survive.
+func TestOffloadSettingNoChange(t *testing.T) {
+	b := newInvalBed(t)
+	// Default (unset) first: on veth that is off.
+	b.vsctl("remove", "Open_vSwitch", ".", "other_config", "xdp-flow-offload")
+	b.checkTier(false, "p1", "p2", "p3", "p4")
+	b.h["h1"].send(t, ether(broadcast, m1, etherTest, []byte("hello")))
+	b.h["h2"].send(t, ether(broadcast, m2, etherTest, []byte("hello")))
+	b.waitLearned(2*time.Second, map[string]string{m1.String() + "/10": b.ofport("p1"), m2.String() + "/10": b.ofport("p2")})
+	b.vsctl("set", "Open_vSwitch", ".", "other_config:xdp-flow-offload=false")
+	b.checkTier(false, "p1", "p2", "p3", "p4")
+	b.checkMACsKept("xdp-flow-offload unset -> false (no change on veth)")
+}
+
+// checkMACsKept fails unless m1 and m2 are still learned on p1 and p2.
+func (b *invalBed) checkMACsKept(change string) {
+	b.t.Helper()
+	fdb := b.fdb()
+	for k, p := range map[string]string{m1.String() + "/10": b.ofport("p1"), m2.String() + "/10": b.ofport("p2")} {
+		if fdb[k] != p {
+			b.t.Errorf("after %s the MAC table lost %s (was on port %s); fdb/show:\n%s", change, k, p, b.appctl("fdb/show", "br0"))
+		}
+	}
+}
+
+// TestKill9DetachesTier kills xvsd while the kernel tier forwards a
+// stream: the programs go with the process (BPF links), so nothing stays
+// attached to the ports and nothing is forwarded any more.
+func TestKill9DetachesTier(t *testing.T) {
+	b := newInvalBed(t)
+	s := b.streamOffloaded(10)
+	b.x.Kill9()
+	time.Sleep(100 * time.Millisecond)
+	mark := s.mark()
+	for i := 1; i <= 4; i++ {
+		p := fmt.Sprintf("p%d", i)
+		var out []byte
+		if !waitFor(2*time.Second, func() bool {
+			out, _ = b.node.Exec(context.Background(), "ip", "-d", "link", "show", "dev", p)
+			return !strings.Contains(string(out), "prog/xdp")
+		}) {
+			t.Errorf("%s still has an XDP program after xvsd was killed:\n%s", p, out)
+		}
+	}
+	time.Sleep(300 * time.Millisecond)
+	s.halt()
+	for seq := range arrivals(b.caps["h2"].snapshot(), s.id) {
+		if seq >= mark {
+			t.Errorf("h2 still receives the stream after xvsd was killed (#%d, killed before #%d)", seq, mark)
+			break
+		}
+	}
 }
