@@ -89,14 +89,14 @@ type Config struct {
 
 // Stats are the tracker's counters (all monotonic except Conns).
 type Stats struct {
-	Conns    int64  // connections in the table now
-	Created  uint64 // connections committed
-	Expired  uint64 // connections removed by Expire or on lookup
-	Full     uint64 // commits refused because the table was full
-	Frags    uint64 // IP fragments seen (reported +inv, not tracked)
-	Invalid  uint64 // packets reported +inv (fragments included)
-	NATFail  uint64 // commits refused because no NAT tuple was free
-	Related  uint64 // ICMP errors matched to a connection
+	Conns     int64  // connections in the table now
+	Created   uint64 // connections committed
+	Expired   uint64 // connections removed by Expire or on lookup
+	Full      uint64 // commits refused because the table was full
+	Frags     uint64 // IP fragments seen (reported +inv, not tracked)
+	Invalid   uint64 // packets reported +inv (fragments included)
+	NATFail   uint64 // commits refused because no NAT tuple was free
+	Related   uint64 // ICMP errors matched to a connection
 	Untracked uint64 // non-IP packets
 }
 
@@ -108,9 +108,9 @@ type Tracker struct {
 	batch  int
 	to     [numTimeouts]int64 // nanoseconds, indexed by timeout class
 
-	count                                            atomic.Int64
-	created, expired, full, frags, invalid, natFail  atomic.Uint64
-	related, untracked                               atomic.Uint64
+	count                                           atomic.Int64
+	created, expired, full, frags, invalid, natFail atomic.Uint64
+	related, untracked                              atomic.Uint64
 
 	expMu   sync.Mutex // serialises Expire; protects cursor and scratch
 	cursorS int
@@ -125,7 +125,7 @@ type shard struct {
 	mu   sync.RWMutex
 	m    map[Tuple]*conn
 	list []*conn
-	_    [40]byte // keep neighbouring shards' locks on separate cache lines
+	_    [8]byte // pads the shard to 64 bytes on 64-bit platforms
 }
 
 // timeout classes.
@@ -202,8 +202,8 @@ type conn struct {
 	orig, reply Tuple
 	origRev     Tuple // orig.Reverse(): what replies become after NAT
 	replyRev    Tuple // reply.Reverse(): what orig packets become after NAT
-	natSrc      bool // orig packets get their source rewritten (SNAT)
-	natDst      bool // orig packets get their destination rewritten (DNAT)
+	natSrc      bool  // orig packets get their source rewritten (SNAT)
+	natDst      bool  // orig packets get their destination rewritten (DNAT)
 	exp         atomic.Int64
 	dead        atomic.Bool
 	idx         int // position in the orig shard's list (under that shard's lock)
@@ -602,7 +602,9 @@ func (t *Tracker) Expire(now int64) int {
 }
 
 // Flush removes every connection of zone.
-func (t *Tracker) Flush(zone uint16) int { return t.flush(func(c *conn) bool { return c.orig.Zone == zone }) }
+func (t *Tracker) Flush(zone uint16) int {
+	return t.flush(func(c *conn) bool { return c.orig.Zone == zone })
+}
 
 // FlushAll removes every connection.
 func (t *Tracker) FlushAll() int { return t.flush(func(*conn) bool { return true }) }

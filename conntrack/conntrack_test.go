@@ -313,3 +313,14 @@ func TestFlagsString(t *testing.T) {
 		t.Fatal(s)
 	}
 }
+
+func TestOtherProtocol(t *testing.T) {
+	r := &runner{t: t, tr: New(Config{}), now: sec}
+	p := pkt{src: "10.0.0.1", dst: "10.0.0.2", proto: 47, payload: []byte{0, 0, 0x08, 0}}
+	r.want(p, 0, true, nil, CSTrk|CSNew)
+	q := pkt{src: "10.0.0.2", dst: "10.0.0.1", proto: 47, payload: []byte{0, 0, 0x08, 0}}
+	r.want(q, 0, true, nil, CSTrk|CSEst|CSRpl)
+	if d := r.tr.Dump(); len(d) != 1 || d[0] != "47,orig=(src=10.0.0.1,dst=10.0.0.2),reply=(src=10.0.0.2,dst=10.0.0.1)" {
+		t.Fatalf("%q", d)
+	}
+}

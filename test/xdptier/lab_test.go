@@ -463,6 +463,8 @@ type stream struct {
 	errs atomic.Uint64
 }
 
+// startStream starts stream id dst <- src from h, tagged with tcis, one
+// frame every interval (plus the send time); t.Cleanup halts it.
 func startStream(t *testing.T, h *host, id uint32, dst, src net.HardwareAddr, every time.Duration, tcis ...uint16) *stream {
 	s := &stream{id: id, stop: make(chan struct{}), done: make(chan struct{})}
 	go func() {
@@ -492,7 +494,7 @@ func startStream(t *testing.T, h *host, id uint32, dst, src net.HardwareAddr, ev
 // frame numbered mark or more leaves the host after mark returned.
 func (s *stream) mark() uint64 { return s.next.Load() }
 
-// halt stops the sender and returns how many frames it sent.
+// halt stops the sender (idempotent).
 func (s *stream) halt() {
 	select {
 	case <-s.stop:

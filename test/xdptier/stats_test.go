@@ -56,16 +56,21 @@ next:
 
 // TestOffloadTPIDs sends the same flow (MACs, VID, ethertype) from a trunk
 // once with 802.1Q and once with 802.1ad tags. Userspace keeps them apart
-// (the megaflows match the TPID); the kernel tier must not merge them:
-// the megaflows together may count only the frames that were sent.
+// (the megaflows match the TPID), so when both frames of a pair miss the
+// kernel together, two megaflows are installed; the kernel tier must not
+// merge them: per flow the megaflows together may count only the frames
+// that were sent. (Whether both megaflows form depends on timing, so
+// several source MACs try.)
 func TestOffloadTPIDs(t *testing.T) {
 	b, _, h3, caps := statsBed(t)
-	const n = 200
+	const n, srcs = 100, 8
 	for r := range n {
-		for _, tpid := range []uint16{0x8100, 0x88a8} {
-			f := ether(a1, t10, etherTest, payload(fmt.Sprintf("tpid-%x", tpid), r), 10)
-			binary.BigEndian.PutUint16(f[12:], tpid)
-			h3.send(t, f)
+		for i := range srcs {
+			for _, tpid := range []uint16{0x8100, 0x88a8} {
+				f := ether(a1, mac(0x60+byte(i)), etherTest, payload(fmt.Sprintf("tpid-%x", tpid), r), 10)
+				binary.BigEndian.PutUint16(f[12:], tpid)
+				h3.send(t, f)
+			}
 		}
 		if r == 0 {
 			time.Sleep(200 * time.Millisecond)
@@ -78,23 +83,25 @@ func TestOffloadTPIDs(t *testing.T) {
 			got++
 		}
 	}
-	if got != 2*n {
-		t.Errorf("h1 received %d frames, want %d", got, 2*n)
+	if got != 2*n*srcs {
+		t.Errorf("h1 received %d frames, want %d", got, 2*n*srcs)
 	}
-	key := fmt.Sprintf("eth(src=%s,dst=%s)", t10, a1)
-	lines, pk, _ := b.megaflowStats("in_port(p3)", key)
-	off := 0
-	for _, l := range lines {
-		if strings.Contains(l, "offloaded:xdp") {
-			off++
+	pairs, bad := 0, []string{}
+	for i := range srcs {
+		key := fmt.Sprintf("eth(src=%s,dst=%s)", mac(0x60+byte(i)), a1)
+		lines, pk, _ := b.megaflowStats("in_port(p3)", key)
+		if len(lines) == 2 {
+			pairs++
+		}
+		if pk != 2*n {
+			bad = append(bad, fmt.Sprintf("the %d megaflow(s) of %s count %d packets, but %d were sent (%d with each TPID):\n%s",
+				len(lines), key, pk, 2*n, n, strings.Join(lines, "\n")))
 		}
 	}
-	if off == 0 {
-		t.Fatalf("no megaflow of %s offloaded:\n%s", key, strings.Join(lines, "\n"))
-	}
-	if pk != 2*n {
-		t.Errorf("the megaflows of %s count %d packets, but %d were sent (%d with each TPID): the kernel tier's key has no TPID, one kernel entry serves both megaflows and its counters are folded into each:\n%s",
-			key, pk, 2*n, n, strings.Join(lines, "\n"))
+	t.Logf("%d of %d flows got a megaflow per TPID", pairs, srcs)
+	if len(bad) > 0 {
+		t.Errorf("%d of %d flows miscounted: the kernel tier's key has no TPID, so one kernel entry serves both megaflows and its counters are folded into each; first:\n%s",
+			len(bad), srcs, bad[0])
 	}
 }
 
