@@ -22,8 +22,10 @@ type wantIface struct {
 	ofportRequest int64
 	ofportHint    int64 // the ofport written back last time (kept across restarts)
 	mac           string
-	// offload is Open_vSwitch other_config:xdp-flow-offload ("" = default).
-	offload string
+	// offload is Open_vSwitch other_config:xdp-flow-offload ("" = default);
+	// offloadOn is what it means for this interface (set by apply).
+	offload   string
+	offloadOn bool
 }
 
 type wantPort struct {
@@ -156,7 +158,7 @@ func (wi *wantIface) deviceKey() string {
 	}
 	// mtu_request is applied in place (see applyMTU): changing it must not
 	// recreate a TAP device and lose its addresses.
-	fmt.Fprintf(&sb, ",mac=%s,offload=%s", wi.mac, wi.offload)
+	fmt.Fprintf(&sb, ",mac=%s,offload=%t", wi.mac, wi.offloadOn)
 	return sb.String()
 }
 

@@ -54,6 +54,17 @@ func (d *Daemon) apply(w *wantConfig) {
 			}
 		}
 	}
+	// The offload setting matters only through its effect on each port.
+	for _, wh := range wantIf {
+		if t := normalType(wh.i.typ); t == "system" || t == "afxdp" || t == "afxdp-nonpmd" {
+			lt := ""
+			if l, err := netlink.LinkByName(wh.i.name); err == nil {
+				lt = l.Type()
+			}
+			on, _ := wantOffload(wh.i.offload, lt)
+			wh.i.offloadOn = on
+		}
+	}
 	// Devices to close: no longer wanted, or wanted differently.
 	closing := map[string]*ifaceState{}
 	for name, st := range d.ifaces {
@@ -87,7 +98,13 @@ func (d *Daemon) apply(w *wantConfig) {
 				}
 			}
 			if !keep {
-				if err := dp.DelPort(name, pn); err != nil && !errors.Is(err, datapath.ErrNotFound) {
+				if np != nil {
+					// Still wanted: only a device is reopened. Keep the
+					// port and its MAC entries.
+					if err := dp.SuspendPort(name, pn); err != nil && !errors.Is(err, datapath.ErrNotFound) {
+						d.log.Warn("suspending port", "bridge", name, "port", pn, "err", err)
+					}
+				} else if err := dp.DelPort(name, pn); err != nil && !errors.Is(err, datapath.ErrNotFound) {
 					d.log.Warn("deleting port", "bridge", name, "port", pn, "err", err)
 				}
 				delete(d.bonds, pn)

@@ -609,3 +609,32 @@ func (dp *Datapath) SetCacheLimits(flowLimit int, maxIdle time.Duration) {
 		dp.cfg.MaxIdle = maxIdle
 	}
 }
+
+// SuspendPort detaches a port's interfaces from the datapath but keeps the
+// port, its VLAN configuration and its MAC entries, so that a device being
+// reopened (an XDP setting changed, for example) does not cost the MAC
+// table. SetPort brings the interfaces back.
+func (dp *Datapath) SuspendPort(bridge, port string) error {
+	dp.mu.Lock()
+	defer dp.mu.Unlock()
+	br := dp.bridges[bridge]
+	if br == nil {
+		return fmt.Errorf("bridge %s: %w", bridge, ErrNotFound)
+	}
+	b := br.bundles[port]
+	if b == nil {
+		return fmt.Errorf("port %s on bridge %s: %w", port, bridge, ErrNotFound)
+	}
+	for _, i := range b.ifaces {
+		dp.delIface(i)
+	}
+	b.ifaces = nil
+	if b.bond != nil {
+		dp.bonds[b.bondIx] = nil
+		b.bond = nil
+	}
+	dp.resolvePatches()
+	dp.invalidateBridge(br)
+	dp.publish()
+	return nil
+}

@@ -113,8 +113,8 @@ func (dp *Datapath) offloadable(mf *flow.Megaflow) (L2Flow, L2Action, bool) {
 		k.DlType == flow.EthTypeVLAN || k.DlType == flow.EthTypeQinQ {
 		return f, a, false
 	}
-	if k.VLAN[0].Present() && k.VLAN[0].TPID != flow.EthTypeVLAN && k.VLAN[0].TPID != flow.EthTypeQinQ {
-		return f, a, false
+	if k.VLAN[0].Present() && k.VLAN[0].TPID != flow.EthTypeVLAN {
+		return f, a, false // the kernel key has no TPID: 802.1Q only
 	}
 	in, ok := dp.kernelPort(k.InPort)
 	if !ok {
@@ -262,9 +262,24 @@ func (dp *Datapath) pullKernelStats(mf *flow.Megaflow, d *deps) {
 			s.ports[in].stats.kRxPackets.Add(dpk)
 			s.ports[in].stats.kRxBytes.Add(dby)
 		}
-		if o := mf.Actions[len(mf.Actions)-1]; o.Kind == flow.DPOutput && int(o.Port) < len(s.ports) && s.ports[o.Port] != nil {
-			s.ports[o.Port].stats.kTxPackets.Add(dpk)
-			s.ports[o.Port].stats.kTxBytes.Add(dby)
+		// Bytes leave with the VLAN operation applied.
+		txBy := dby
+		switch mf.Actions[0].Kind {
+		case flow.DPPushVLAN:
+			txBy += 4 * dpk
+		case flow.DPPopVLAN:
+			txBy -= 4 * dpk
+		}
+		o := mf.Actions[len(mf.Actions)-1]
+		out, ok := o.Port, o.Kind == flow.DPOutput
+		if o.Kind == flow.DPOutputBond && int(o.Port) < len(s.bonds) && s.bonds[o.Port] != nil {
+			// The member is chosen per frame in the kernel; credit the
+			// one the bucket maps to now.
+			out, ok = s.bonds[o.Port].member(o.Bucket)
+		}
+		if ok && int(out) < len(s.ports) && s.ports[out] != nil {
+			s.ports[out].stats.kTxPackets.Add(dpk)
+			s.ports[out].stats.kTxBytes.Add(txBy)
 		}
 	}
 }

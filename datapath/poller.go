@@ -63,8 +63,13 @@ func (dp *Datapath) NewPoller(index, count int) *Poller {
 	if count < 1 {
 		count = 1
 	}
-	return &Poller{dp: dp, index: index, count: count}
+	p := &Poller{dp: dp, index: index, count: count}
+	p.emc.InsertInvProb = DefaultEMCInsertInvProb
+	return p
 }
+
+// DefaultEMCInsertInvProb is OVS's default emc-insert-inv-prob.
+const DefaultEMCInsertInvProb = 100
 
 // Process runs one received batch from datapath port inPort through the
 // pipeline. It takes ownership of every packet.
@@ -108,7 +113,7 @@ func (p *Poller) process(s *snapshot, inPort uint32, pkts []*flow.Packet) {
 		if mf == nil {
 			mf = dp.mfc.Lookup(k)
 			if mf != nil {
-				p.emc.Insert(k, h, mf)
+				p.emc.MaybeInsert(k, h, mf)
 				megaHits++
 			} else {
 				misses++

@@ -427,6 +427,10 @@ func (c *xctx) normal(br *Bridge, in *Interface) {
 				c.tracef("learned port is input port, dropping")
 				return
 			}
+			if len(e.port.ifaces) == 0 {
+				c.tracef("learned port %s has no interface (being reconfigured), dropping", e.port.name)
+				return
+			}
 			c.tracef("forwarding to learned port %s", e.port.name)
 			c.outputBundle(e.port, vlan, pcp, hasTag)
 			return

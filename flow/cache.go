@@ -384,6 +384,22 @@ type emcEntry struct {
 type EMC struct {
 	e            [EMCEntries]emcEntry
 	Hits, Misses uint64
+	// InsertInvProb: a megaflow hit is copied into the EMC once in this
+	// many times (OVS's emc-insert-inv-prob, default 100): with many flows
+	// unconditional insertion only thrashes the cache. 0 or 1 = always.
+	InsertInvProb uint32
+	rnd           uint32
+}
+
+// MaybeInsert caches k -> mf with probability 1/InsertInvProb.
+func (c *EMC) MaybeInsert(k *Key, hash uint32, mf *Megaflow) {
+	if c.InsertInvProb > 1 {
+		c.rnd = c.rnd*1664525 + 1013904223
+		if c.rnd%c.InsertInvProb != 0 {
+			return
+		}
+	}
+	c.Insert(k, hash, mf)
 }
 
 const emcMask = EMCEntries - 1

@@ -225,7 +225,7 @@ func (o *Offload) Program(xsks *ebpf.Map) (*ebpf.Program, error) {
 		asm.Mov.Imm(R5, 14),
 		asm.LoadMem(R3, R7, 12, asm.Half),
 		asm.JEq.Imm(R3, vlan, "tagged"),
-		asm.JEq.Imm(R3, qinq, "tagged"),
+		asm.JEq.Imm(R3, qinq, "miss"), // 802.1ad outer tags: the key has no TPID
 		asm.Ja.Label("ethertype"),
 		asm.Mov.Reg(R2, R7).WithSymbol("tagged"),
 		asm.Add.Imm(R2, 18),
