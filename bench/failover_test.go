@@ -65,7 +65,10 @@ func BenchmarkBondFailover(b *testing.B) {
 			b.Fatalf("go build xvs/cmd/xvsd: %v: %s", err, out)
 		}
 	}
-	impls := []string{"xvs"}
+	// xvs-xdp: the same daemon with the in-kernel flow tier on
+	// (other_config:xdp-flow-offload=true; GRO on the veth peers that
+	// receive redirected frames, which the kernel requires).
+	impls := []string{"xvs", "xvs-xdp"}
 	if _, err := exec.LookPath("ovs-vswitchd"); err == nil {
 		impls = append(impls, "ovs")
 	} else {
@@ -209,13 +212,26 @@ func newBondBench(impl, xvsdBin string) (bb *bondBench, err error) {
 	}
 	// The datapath threads go to CPU 1, the traffic generator to CPU 0.
 	switch impl {
-	case "xvs":
+	case "xvs", "xvs-xdp":
 		x, err := lab.StartXvsd(bb.node, xvsdBin, dir, "--cpus", "1")
 		if err != nil {
 			return nil, err
 		}
 		bb.d = x
 		bb.stop = func() error { x.Kill9(); return os.RemoveAll(dir) }
+		if impl == "xvs-xdp" {
+			for _, e := range []struct {
+				ns  *lab.NS
+				dev string
+			}{{bb.sw, sm1}, {bb.sw, sm2}, {bb.src, "eth0"}} {
+				if out, err := e.ns.Exec(context.Background(), "ethtool", "-K", e.dev, "gro", "on"); err != nil {
+					return nil, fmt.Errorf("gro on %s: %v: %s", e.dev, err, out)
+				}
+			}
+			if _, err := x.Vsctl("set", "Open_vSwitch", ".", "other_config:xdp-flow-offload=true"); err != nil {
+				return nil, err
+			}
+		}
 	case "ovs":
 		o, err := StartOVS(bb.node.Name, dir, "pmd-cpu-mask=0x2")
 		if err != nil {
@@ -665,7 +681,7 @@ func (t *failoverTable) print(w *os.File) {
 		fmt.Fprintf(w, "%-6s %-12s %5d %10.1f %10.1f %12.1f %10.0f\n", impl, side+" side", len(rs), median(loss), mx, median(gap), median(det))
 	}
 	fmt.Fprintf(w, "%-6s %s\n", "impl", "64-byte UDP through the bond, Mpps at the switch side")
-	for _, impl := range []string{"xvs", "ovs"} {
+	for _, impl := range []string{"xvs", "xvs-xdp", "ovs"} {
 		if v := t.rate[impl]; len(v) > 0 {
 			fmt.Fprintf(w, "%-6s %.3f (runs: %v)\n", impl, median(v), v)
 		}
