@@ -97,8 +97,8 @@ func (c *CompareConfig) defaults() error {
 		}
 	}
 	for _, f := range c.Flows {
-		if f < 1 || f > 65535 {
-			return fmt.Errorf("bench: flow count %d outside 1..65535", f)
+		if f < 1 || f > 1000000 {
+			return fmt.Errorf("bench: flow count %d outside 1..1000000", f)
 		}
 	}
 	return nil

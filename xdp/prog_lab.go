@@ -130,8 +130,9 @@ func AttachRedirect(ifindex, toIfindex int, m Mode) (*Attached, error) {
 // mode (BPF_F_TEST_XDP_LIVE_FRAMES): the kernel runs the program on
 // recycled page-pool frames and transmits each with XDP_TX out of the
 // given interface. For IPv4/UDP frames the program rewrites the UDP
-// source port to base + (n mod flows) so that successive frames belong
-// to different flows (the UDP checksum must be 0).
+// ports so that successive frames belong to different flows (n mod
+// flows; the source port cycles first, the destination port above 32768
+// flows). The UDP checksum must be 0.
 type Generator struct {
 	prog  *ebpf.Program
 	state *ebpf.Map
@@ -150,6 +151,9 @@ func NewGenerator(flows int, basePort uint16) (*Generator, error) {
 		return nil, fmt.Errorf("xdp: generator map: %w", err)
 	}
 	const udpSrcOff = 14 + 20 // Ethernet + IPv4 without options
+	// With more than portsPerDst flows the destination port varies too
+	// (from genDstBase), so flow counts up to a million fit.
+	const portsPerDst, genDstBase = 32768, 20000
 	insns := asm.Instructions{
 		asm.Mov.Reg(asm.R6, asm.R1),
 		asm.StoreImm(asm.R10, -4, 0, asm.Word),
@@ -163,20 +167,34 @@ func NewGenerator(flows int, basePort uint16) (*Generator, error) {
 		asm.Mov.Reg(asm.R1, asm.R7),
 		asm.Add.Imm(asm.R1, 1),
 		asm.StoreMem(asm.R0, 0, asm.R1, asm.DWord),
-		// bounds check: data + udpSrcOff + 2 <= data_end
+		// bounds check: data + udpSrcOff + 4 <= data_end (both ports)
 		asm.LoadMem(asm.R2, asm.R6, mdData, asm.Word),
 		asm.LoadMem(asm.R3, asm.R6, mdDataEnd, asm.Word),
 		asm.Mov.Reg(asm.R4, asm.R2),
-		asm.Add.Imm(asm.R4, udpSrcOff+2),
+		asm.Add.Imm(asm.R4, udpSrcOff+4),
 		asm.JGT.Reg(asm.R4, asm.R3, "tx"),
-		// port = htons(base + n % flows)
+		// f = n % flows; source port = htons(base + f % portsPerDst),
+		// destination port = htons(dstBase + f / portsPerDst): more
+		// flows than one port field holds.
 		asm.Mod.Imm(asm.R7, int32(flows)),
+		asm.Mov.Reg(asm.R8, asm.R7),
+		asm.Mod.Imm(asm.R7, portsPerDst),
 		asm.Add.Imm(asm.R7, int32(basePort)),
 		asm.HostTo(asm.BE, asm.R7, asm.Half),
 		asm.StoreMem(asm.R2, udpSrcOff, asm.R7, asm.Half),
+	}
+	if flows > portsPerDst {
+		insns = append(insns,
+			asm.Div.Imm(asm.R8, portsPerDst),
+			asm.Add.Imm(asm.R8, genDstBase),
+			asm.HostTo(asm.BE, asm.R8, asm.Half),
+			asm.StoreMem(asm.R2, udpSrcOff+2, asm.R8, asm.Half),
+		)
+	}
+	insns = append(insns,
 		asm.Mov.Imm(asm.R0, xdpTx).WithSymbol("tx"),
 		asm.Return(),
-	}
+	)
 	prog, err := loadXDP("xvs_gen", insns)
 	if err != nil {
 		state.Close()

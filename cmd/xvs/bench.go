@@ -24,7 +24,7 @@ func runBench(ctx context.Context, args []string) error {
 		fs := flag.NewFlagSet("compare", flag.ContinueOnError)
 		duts := fs.String("duts", strings.Join(bench.CompareDUTs, ","), "datapaths to measure")
 		sizes := fs.String("sizes", "64,512,1518", "frame sizes on the wire (bytes, with FCS)")
-		flows := fs.String("flows", "1,1000", "UDP flow counts (at most 65535: one source port per flow)")
+		flows := fs.String("flows", "1,1000", "UDP flow counts (1..1000000; source and destination ports vary)")
 		dur := fs.Duration("duration", 3*time.Second, "measurement window per run")
 		out := fs.String("out", "xvs-bench", "directory for results.json, report.md and the charts")
 		if err := fs.Parse(args[1:]); err != nil {
