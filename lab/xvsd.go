@@ -163,3 +163,28 @@ func (x *Xvsd) Running() bool {
 		return true
 	}
 }
+
+// RunWithXvsd is the TestMain of packages whose tests run xvsd: it builds
+// the daemon once (`go build xvs/cmd/xvsd`, or takes $XVSD_BIN, a
+// prebuilt binary to bisect or compare builds), stores the path or the
+// build error through bin and buildErr, runs the tests and exits. Nothing
+// is built where labs cannot run (the tests then skip or fail as Require
+// says).
+func RunWithXvsd(m interface{ Run() int }, bin *string, buildErr *error) {
+	dir, err := os.MkdirTemp("", "xvs-xvsd-")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "lab:", err)
+		os.Exit(2)
+	}
+	*bin = filepath.Join(dir, "xvsd")
+	if b := os.Getenv("XVSD_BIN"); b != "" {
+		*bin = b
+	} else if ok, _ := Available(); ok {
+		if out, err := exec.Command("go", "build", "-o", *bin, "xvs/cmd/xvsd").CombinedOutput(); err != nil {
+			*buildErr = fmt.Errorf("go build xvs/cmd/xvsd: %w: %s", err, out)
+		}
+	}
+	code := m.Run()
+	os.RemoveAll(dir)
+	os.Exit(code)
+}

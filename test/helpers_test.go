@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/binary"
 	"errors"
-	"fmt"
 	"net"
 	"os"
 	"os/exec"
@@ -27,26 +26,7 @@ var (
 	buildErr error
 )
 
-func TestMain(m *testing.M) {
-	dir, err := os.MkdirTemp("", "xvs-e2e-")
-	if err != nil {
-		fmt.Fprintln(os.Stderr, "test:", err)
-		os.Exit(2)
-	}
-	xvsdBin = filepath.Join(dir, "xvsd")
-	if b := os.Getenv("XVSD_BIN"); b != "" {
-		// A prebuilt binary (e.g. from CI's build step).
-		xvsdBin = b
-	} else if ok, _ := lab.Available(); ok {
-		out, err := exec.Command("go", "build", "-o", xvsdBin, "xvs/cmd/xvsd").CombinedOutput()
-		if err != nil {
-			buildErr = fmt.Errorf("go build xvs/cmd/xvsd: %w: %s", err, out)
-		}
-	}
-	code := m.Run()
-	os.RemoveAll(dir)
-	os.Exit(code)
-}
+func TestMain(m *testing.M) { lab.RunWithXvsd(m, &xvsdBin, &buildErr) }
 
 // node is a namespace running xvsd, plus the lab it lives in.
 type node struct {

@@ -15,10 +15,6 @@
 package bondtest
 
 import (
-	"fmt"
-	"os"
-	"os/exec"
-	"path/filepath"
 	"testing"
 
 	"xvs/lab"
@@ -31,22 +27,4 @@ var (
 	buildErr error
 )
 
-func TestMain(m *testing.M) {
-	dir, err := os.MkdirTemp("", "xvs-bondtest-")
-	if err != nil {
-		fmt.Fprintln(os.Stderr, "bondtest:", err)
-		os.Exit(2)
-	}
-	xvsdBin = filepath.Join(dir, "xvsd")
-	if bin := os.Getenv("XVSD_BIN"); bin != "" {
-		// A prebuilt daemon, e.g. to bisect or to compare builds.
-		xvsdBin = bin
-	} else if ok, _ := lab.Available(); ok {
-		if out, err := exec.Command("go", "build", "-o", xvsdBin, "xvs/cmd/xvsd").CombinedOutput(); err != nil {
-			buildErr = fmt.Errorf("go build xvs/cmd/xvsd: %w: %s", err, out)
-		}
-	}
-	code := m.Run()
-	os.RemoveAll(dir)
-	os.Exit(code)
-}
+func TestMain(m *testing.M) { lab.RunWithXvsd(m, &xvsdBin, &buildErr) }

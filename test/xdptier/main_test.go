@@ -21,10 +21,6 @@
 package xdptier
 
 import (
-	"fmt"
-	"os"
-	"os/exec"
-	"path/filepath"
 	"testing"
 
 	"xvs/lab"
@@ -37,21 +33,4 @@ var (
 	buildErr error
 )
 
-func TestMain(m *testing.M) {
-	dir, err := os.MkdirTemp("", "xvs-xdptier-")
-	if err != nil {
-		fmt.Fprintln(os.Stderr, "xdptier:", err)
-		os.Exit(2)
-	}
-	xvsdBin = filepath.Join(dir, "xvsd")
-	if bin := os.Getenv("XVSD_BIN"); bin != "" {
-		xvsdBin = bin
-	} else if ok, _ := lab.Available(); ok {
-		if out, err := exec.Command("go", "build", "-o", xvsdBin, "xvs/cmd/xvsd").CombinedOutput(); err != nil {
-			buildErr = fmt.Errorf("go build xvs/cmd/xvsd: %w: %s", err, out)
-		}
-	}
-	code := m.Run()
-	os.RemoveAll(dir)
-	os.Exit(code)
-}
+func TestMain(m *testing.M) { lab.RunWithXvsd(m, &xvsdBin, &buildErr) }
