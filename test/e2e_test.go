@@ -70,7 +70,7 @@ func iperf(t *testing.T, server, client *host, secs int) float64 {
 		out, err = client.ns.Exec(ctx, "iperf3", "-J", "-c", server.ip, "-p", "5201", "-t", strconv.Itoa(secs))
 		// iperf3 3.12 with -J exits 0 on "connection refused", with the
 		// reason in the JSON "error" member: retry on either.
-		if !strings.Contains(string(out), "connect") {
+		if !strings.Contains(string(out), "unable to connect") {
 			break
 		}
 		time.Sleep(100 * time.Millisecond)
