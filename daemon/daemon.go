@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/vishvananda/netlink"
+	"golang.org/x/sys/unix"
 
 	"xvs/bond"
 	"xvs/datapath"
@@ -76,6 +77,7 @@ type Daemon struct {
 
 	written map[ovsdb.UUID]map[string]string // last write-back per row (JSON text per column)
 
+	pidfile     *os.File      // held open: its fcntl lock marks us alive
 	commits     atomic.Uint64 // OVSDB commits seen (metrics)
 	metricsAddr string
 }
@@ -148,7 +150,7 @@ func (d *Daemon) Run(ctx context.Context) error {
 		}
 	}
 	if d.cfg.Pidfile != "" {
-		if err := os.WriteFile(d.cfg.Pidfile, []byte(strconv.Itoa(os.Getpid())+"\n"), 0o644); err != nil {
+		if err := d.writePidfile(); err != nil {
 			d.log.Warn("writing pidfile", "path", d.cfg.Pidfile, "err", err)
 		}
 	}
@@ -234,8 +236,9 @@ func (d *Daemon) shutdown() {
 	}
 	d.ifaces = map[string]*ifaceState{}
 	d.mu.Unlock()
-	if d.cfg.Pidfile != "" {
+	if d.cfg.Pidfile != "" && d.pidfile != nil {
 		_ = os.Remove(d.cfg.Pidfile)
+		d.pidfile.Close()
 	}
 	if err := d.db.Close(); err != nil {
 		d.log.Warn("closing database", "err", err)
@@ -304,4 +307,29 @@ func (d *Daemon) watchLinks(ctx context.Context) {
 			}
 		}
 	}()
+}
+
+// writePidfile writes the pid and keeps an fcntl write lock on the file for
+// the daemon's lifetime: ovs-appctl (like every OVS tool) trusts a pidfile
+// only while its owner holds that lock.
+func (d *Daemon) writePidfile() error {
+	f, err := os.OpenFile(d.cfg.Pidfile, os.O_CREATE|os.O_RDWR, 0o644)
+	if err != nil {
+		return err
+	}
+	lk := unix.Flock_t{Type: unix.F_WRLCK, Whence: 0}
+	if err := unix.FcntlFlock(f.Fd(), unix.F_SETLK, &lk); err != nil {
+		f.Close()
+		return fmt.Errorf("%s is locked by another process: %w", d.cfg.Pidfile, err)
+	}
+	if err := f.Truncate(0); err != nil {
+		f.Close()
+		return err
+	}
+	if _, err := f.WriteString(strconv.Itoa(os.Getpid()) + "\n"); err != nil {
+		f.Close()
+		return err
+	}
+	d.pidfile = f // closed (lock released) at shutdown
+	return nil
 }
