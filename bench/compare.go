@@ -23,6 +23,10 @@ import (
 // xvs without and with its in-kernel flow tier.
 var CompareDUTs = []string{"afxdp", "bridge", "xdp-redirect", "ovs", "xvs", "xvs-xdp"}
 
+// BondDUTs are the DUTs whose output side is a balance-slb bond (see
+// bond_dut.go); Compare accepts them by name.
+var BondDUTs = []string{"ovs-bond", "xvs-bond", "xvs-xdp-bond"}
+
 // ErrUnknownDUT is returned (wrapped) by Compare for a DUT name that is
 // not in CompareDUTs.
 var ErrUnknownDUT = errors.New("bench: unknown DUT")
@@ -43,6 +47,12 @@ func compareDUT(name string) (DUT, error) {
 		return XVS(XVSConfig{}), nil
 	case "xvs-xdp":
 		return XVS(XVSConfig{Offload: true}), nil
+	case "ovs-bond":
+		return OVS(OVSConfig{Bond: true}), nil
+	case "xvs-bond":
+		return XVS(XVSConfig{Bond: true}), nil
+	case "xvs-xdp-bond":
+		return XVS(XVSConfig{Bond: true, Offload: true}), nil
 	}
 	return nil, fmt.Errorf("%w %q (known: %s)", ErrUnknownDUT, name, strings.Join(CompareDUTs, ", "))
 }

@@ -65,6 +65,9 @@ type OVSConfig struct {
 	PortFlows bool
 	// Log, if set, receives the tail of ovs-vswitchd.log when the run ends.
 	Log func(string)
+	// Bond makes the output side a balance-slb bond (see bond_dut.go);
+	// the bridge then runs NORMAL.
+	Bond bool
 }
 
 // OVS returns a DUT running Debian's ovsdb-server and ovs-vswitchd with
@@ -157,6 +160,20 @@ func OVS(cfg OVSConfig) DUT {
 			return err
 		}
 		for _, ifn := range []string{ifA, ifB} {
+			if cfg.Bond && ifn == ifB {
+				dummy, cleanup, err := downMember(ns)
+				if err != nil {
+					return err
+				}
+				defer cleanup()
+				if err := vsctl("add-bond", "br0", "bond0", ifB, dummy, "bond_mode=balance-slb",
+					"other_config:bond-rebalance-interval=0",
+					"--", "set", "interface", ifB, "type=afxdp", "options:xdp-mode="+cfg.XDPMode,
+					"--", "set", "interface", dummy, "type=afxdp", "options:xdp-mode="+cfg.XDPMode); err != nil {
+					return err
+				}
+				continue
+			}
 			if err := vsctl("add-port", "br0", ifn, "--", "set", "interface", ifn, "type=afxdp",
 				"options:xdp-mode="+cfg.XDPMode); err != nil {
 				return err

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"time"
 
+	"xvs/bond"
 	"xvs/datapath"
 	"xvs/xdp"
 )
@@ -18,6 +19,8 @@ type XVSConfig struct {
 	// Offload turns on the in-kernel flow tier: cached L2 flows are
 	// forwarded by the XDP program without reaching userspace.
 	Offload bool
+	// Bond makes the output side a balance-slb bond (see bond_dut.go).
+	Bond bool
 	// Stats, if set, receives the datapath counters when the run ends.
 	Stats func(dp *datapath.Datapath)
 }
@@ -58,11 +61,32 @@ func XVS(cfg XVSConfig) DUT {
 		if _, err := dp.AddBridge("br0"); err != nil {
 			return err
 		}
-		for name, dev := range map[string]datapath.Device{"a": a, "b": b} {
-			pc := datapath.PortConfig{Name: name, Tag: -1, Interfaces: []datapath.InterfaceConfig{{Name: name, Device: dev}}}
-			if err := dp.SetPort("br0", pc); err != nil {
+		pa := datapath.PortConfig{Name: "a", Tag: -1, Interfaces: []datapath.InterfaceConfig{{Name: "a", Device: a, OfPortRequest: 1}}}
+		if err := dp.SetPort("br0", pa); err != nil {
+			return err
+		}
+		pb := datapath.PortConfig{Name: "b", Tag: -1, Interfaces: []datapath.InterfaceConfig{{Name: "b", Device: b, OfPortRequest: 2}}}
+		if cfg.Bond {
+			dummy, cleanup, err := downMember(NetNS(ctx))
+			if err != nil {
 				return err
 			}
+			defer cleanup()
+			d, err := xdp.Open(dummy, xdp.Config{Mode: cfg.Mode, UMEM: u, Offload: off})
+			if err != nil {
+				return err
+			}
+			defer d.Close()
+			bd, err := bond.New(bond.Config{Name: "bond0", Mode: bond.ModeBalanceSLB, RebalanceInterval: 0,
+				Members: []bond.Member{{OfPort: 2, Name: "b", Up: true}, {OfPort: 3, Name: dummy, Up: false}}}, time.Now())
+			if err != nil {
+				return err
+			}
+			pb = datapath.PortConfig{Name: "bond0", Tag: -1, Bond: bd, Interfaces: []datapath.InterfaceConfig{
+				{Name: "b", Device: b, OfPortRequest: 2}, {Name: dummy, Device: d, OfPortRequest: 3}}}
+		}
+		if err := dp.SetPort("br0", pb); err != nil {
+			return err
 		}
 		for _, r := range cfg.Rules {
 			if err := dp.AddFlow("br0", r); err != nil {
