@@ -147,7 +147,7 @@ func TestDaemonPatchBridgesAndAppctl(t *testing.T) {
 	}
 	body, _ := io.ReadAll(resp.Body)
 	resp.Body.Close()
-	for _, m := range []string{"xvs_megaflows", "xvs_cache_lookups_total{level=\"emc\"}", "xvs_mac_table_entries{bridge=\"br-ex\"}", "xvs_ovsdb_commits_total"} {
+	for _, m := range []string{"xvs_megaflows", "xvs_cache_lookups_total{level=\"emc\"}", "xvs_mac_table_entries{bridge=\"br-ex\"}", "xvs_ovsdb_commits_total", "xvs_ovsdb_clients"} {
 		if !strings.Contains(string(body), m) {
 			t.Fatalf("metrics lack %s:\n%s", m, body)
 		}

@@ -31,12 +31,13 @@ var (
 	mBondActive  = prometheus.NewDesc("xvs_bond_member_active", "1 for the bond's active member.", []string{"bond", "member"}, nil)
 	mBondLoad    = prometheus.NewDesc("xvs_bond_member_load_bytes", "Bytes per member summed over its SLB buckets (rebalancing's view, decayed).", []string{"bond", "member"}, nil)
 	mOVSDBTxn    = prometheus.NewDesc("xvs_ovsdb_commits_total", "Committed OVSDB transactions seen by the daemon.", nil, nil)
+	mOVSDBConns  = prometheus.NewDesc("xvs_ovsdb_clients", "Connected OVSDB (JSON-RPC) clients.", nil, nil)
 )
 
 type collector struct{ d *Daemon }
 
 func (c collector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{mPortPackets, mPortBytes, mPortDrops, mDrops, mCache, mUpcallSec, mMegaflows, mMACs, mBondMember, mBondActive, mBondLoad, mOVSDBTxn} {
+	for _, d := range []*prometheus.Desc{mPortPackets, mPortBytes, mPortDrops, mDrops, mCache, mUpcallSec, mMegaflows, mMACs, mBondMember, mBondActive, mBondLoad, mOVSDBTxn, mOVSDBConns} {
 		ch <- d
 	}
 }
@@ -107,6 +108,9 @@ func (c collector) Collect(ch chan<- prometheus.Metric) {
 		}
 	}
 	counter(mOVSDBTxn, d.commits.Load())
+	if d.srv != nil {
+		gauge(mOVSDBConns, float64(d.srv.Clients()))
+	}
 }
 
 func b2f(b bool) float64 {

@@ -821,3 +821,10 @@ func (s *Server) releaseLocks(c *conn) {
 	}
 	c.owned = map[string]bool{}
 }
+
+// Clients is the number of connected JSON-RPC clients.
+func (s *Server) Clients() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return len(s.conns)
+}
