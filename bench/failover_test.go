@@ -103,6 +103,14 @@ func BenchmarkBondFailover(b *testing.B) {
 					}
 					b.Logf("%s %s-side: %s", impl, side, r)
 					table.add(impl, side, r)
+					// The first failover of each case is drawn as a loss
+					// timeline when $XVS_FAILOVER_CHARTS names a directory.
+					if dir := os.Getenv("XVS_FAILOVER_CHARTS"); dir != "" && len(table.loss[impl+"/"+side]) == 1 {
+						title := fmt.Sprintf("%s, %s-side link down, 10 kpps", impl, side)
+						if err := WriteFailoverChart(dir, "failover-"+impl+"-"+side, title, r.timeline, Mark{T: r.cut, Label: "link down"}); err != nil {
+							b.Logf("failover chart: %v", err)
+						}
+					}
 					lossMS += r.lossMS()
 					gapMS += r.gapMS()
 				}
@@ -329,6 +337,9 @@ type failoverResult struct {
 	detect          time.Duration // link down -> bond/show says disabled
 	rarpsOnSurvivor uint64        // frames the survivor sent after the cut (stream + RARPs)
 	intoNode        uint64        // frames the source host's port received after the cut
+	// timeline: received rate per 10 ms of send time, and the cut
+	timeline []Sample
+	cut      time.Duration
 }
 
 func (r failoverResult) lost() int       { return r.sent - r.received }
@@ -454,6 +465,21 @@ func (bb *bondBench) failover(side string) (failoverResult, error) {
 	}
 
 	res.sent = int(sent.Load())
+	// Loss timeline by send time: sequence n left the sender at n/streamPPS.
+	const bucket = streamPPS / 100 // 10 ms of stream
+	for b0 := 0; b0+bucket <= res.sent; b0 += bucket {
+		got := 0
+		for _, c := range seen[b0 : b0+bucket] {
+			if c > 0 {
+				got++
+			}
+		}
+		res.timeline = append(res.timeline, Sample{
+			T:   time.Duration(b0) * time.Second / streamPPS,
+			PPS: float64(got) * streamPPS / bucket,
+		})
+	}
+	res.cut = time.Duration(cutAt) * time.Second / streamPPS
 	gap := 0
 	for i, c := range seen[:res.sent] {
 		if c == 0 {
