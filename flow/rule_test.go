@@ -10,6 +10,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 )
 
 const sec = int64(1e9)
@@ -691,6 +692,14 @@ func TestConcurrentFastPath(t *testing.T) {
 		tb.ModifyActions(mustMod(t, fmt.Sprintf("in_port=1,actions=output:%d", 2+i%5), ModeModify), false, int64(i))
 		mustAdd(t, tb, fmt.Sprintf("priority=5,in_port=%d,actions=drop", i), 0)
 		tb.Expire(int64(i))
+	}
+	// On a busy machine the readers may not have run yet: give them time
+	// to record something before stopping them.
+	for deadline := time.Now().Add(5 * time.Second); time.Now().Before(deadline); {
+		if p, _ := r.Stats(); p > 0 {
+			break
+		}
+		time.Sleep(time.Millisecond)
 	}
 	close(done)
 	wg.Wait()
