@@ -438,13 +438,7 @@ func (dp *Datapath) removeFlow(mf *flow.Megaflow) {
 	}
 	dp.mfc.Remove(mf)
 	if d != nil {
-		pk, by, used := mf.Stats()
-		if pk > d.pushedPkts {
-			for _, r := range d.rules {
-				r.Credit(pk-d.pushedPkts, by-d.pushedBytes, used.UnixNano())
-			}
-			d.pushedPkts, d.pushedBytes = pk, by
-		}
+		pushRuleStats(mf, d)
 		for _, br := range d.bridges {
 			delete(br.flows, mf)
 		}
@@ -487,21 +481,16 @@ func (dp *Datapath) Revalidate() {
 	now := dp.now().UnixNano()
 	dp.mfc.Each(func(mf *flow.Megaflow) {
 		d, _ := mf.Aux.(*deps)
-		if d != nil {
-			dp.pullKernelStats(mf, d)
+		if d == nil {
+			return
 		}
+		dp.pullKernelStats(mf, d)
+		pushRuleStats(mf, d)
 		_, _, used := mf.Stats()
-		if d == nil || used.IsZero() {
+		if used.IsZero() {
 			return
 		}
 		u := used.UnixNano()
-		pk, by, _ := mf.Stats()
-		if dp, db := pk-d.pushedPkts, by-d.pushedBytes; dp > 0 {
-			for _, r := range d.rules {
-				r.Credit(dp, db, u)
-			}
-			d.pushedPkts, d.pushedBytes = pk, by
-		}
 		for _, l := range d.learns {
 			l.br.macs.touch(l.k.mac, l.k.vlan, l.port, u)
 		}
@@ -637,4 +626,18 @@ func (dp *Datapath) SuspendPort(bridge, port string) error {
 	dp.invalidateBridge(br)
 	dp.publish()
 	return nil
+}
+
+// pushRuleStats credits the OpenFlow rules a megaflow was translated
+// through with the packets and bytes it gained since the last push (caller
+// holds mu).
+func pushRuleStats(mf *flow.Megaflow, d *deps) {
+	pk, by, used := mf.Stats()
+	if pk <= d.pushedPkts {
+		return
+	}
+	for _, r := range d.rules {
+		r.Credit(pk-d.pushedPkts, by-d.pushedBytes, used.UnixNano())
+	}
+	d.pushedPkts, d.pushedBytes = pk, by
 }

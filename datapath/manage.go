@@ -105,13 +105,7 @@ func (dp *Datapath) pushStatsLocked() {
 			return
 		}
 		dp.pullKernelStats(mf, d)
-		pk, by, used := mf.Stats()
-		if pk > d.pushedPkts {
-			for _, r := range d.rules {
-				r.Credit(pk-d.pushedPkts, by-d.pushedBytes, used.UnixNano())
-			}
-			d.pushedPkts, d.pushedBytes = pk, by
-		}
+		pushRuleStats(mf, d)
 	})
 }
 
